@@ -1,0 +1,117 @@
+"""Where `conf/` lives, and the boundary between config nodes and plain Python.
+
+Builders never see a `DictConfig`: `plain()` turns a node into dicts and lists once,
+and `call_builder()` checks the keys against the builder's signature so that a typo
+in a YAML file is reported with the file to fix.
+"""
+
+import inspect
+from pathlib import Path
+
+from kerasrun.errors import ConfigError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def conf_dir():
+    """The `conf/` directory: inside the wheel, or at the repository root in a checkout."""
+    for candidate in (_PACKAGE_DIR / "conf", _PACKAGE_DIR.parents[1] / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"kerasrun's conf/ directory was not found near {_PACKAGE_DIR}")
+
+
+def plain(node):
+    """A resolved config node as plain dicts and lists (anything else is returned as is)."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(node, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+def call_builder(fn, kwargs, *, group, name, **given):
+    """Calls `fn(**given, **kwargs)` after checking the keys against `fn`'s signature.
+
+    Args:
+        fn: a builder (from `DATASETS` or `MODELS`) taking keyword arguments.
+        kwargs: the plain config of the option, without `name`.
+        group: the config group, e.g. `"model"`, for the error message.
+        name: the option, e.g. `"vgg16_finetune"`.
+        **given: arguments kerasrun supplies itself (e.g. `input_shape`); not settable from YAML.
+    """
+    params = inspect.signature(fn).parameters
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    allowed = [
+        k
+        for k, p in params.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and k not in given
+    ]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown and not accepts_any:
+        raise ConfigError(
+            f"Unknown key {group}.{unknown[0]} for {group}={name} (conf/{group}/{name}.yaml). "
+            f"Allowed keys: {', '.join(allowed)}. Received: {group}.{unknown[0]}={kwargs[unknown[0]]!r}. "
+            f"Fix the spelling, or add it with '+{group}.{unknown[0]}=...' only if the builder takes it."
+        )
+    return fn(**given, **kwargs)
+
+
+def lookup(registry, name, *, group):
+    """`registry[name]`, or a `ConfigError` that lists what exists."""
+    if name not in registry:
+        raise ConfigError(
+            f"Unknown {group} '{name}'. Available: {', '.join(sorted(registry))}. "
+            f"Received: {group}.name={name!r}."
+        )
+    return registry[name]
+
+
+_unique = {}
+
+
+def unique_dir(path):
+    """`path`, or `path_2`, `path_3`, ... if it exists: a new run never reuses a directory.
+
+    The answer is remembered per process, because Hydra resolves the run directory more
+    than once (and after it has created it).
+    """
+    import os
+
+    if path not in _unique:
+        candidate, n = path, 1
+        while os.path.exists(candidate):
+            n += 1
+            candidate = f"{path}_{n}"
+        _unique[path] = candidate
+    return _unique[path]
+
+
+def register_resolvers():
+    """Registers `${kerasrun_unique:...}`, used by conf/hydra/default.yaml."""
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("kerasrun_unique", unique_dir, replace=True)
+
+
+def validate(config):
+    """Checks the numbers every run needs, before TensorFlow starts (one clear line each)."""
+    def positive(key, value, kind=(int, float), allow_none=False):
+        if value is None and allow_none:
+            return
+        if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+            raise ConfigError(
+                f"{key} must be a positive number{' or null' if allow_none else ''}. "
+                f"Received: {key}={value!r}. Set it on the command line, e.g. {key}={_example[key]}."
+            )
+
+    _example = {"trainer.epochs": 10, "trainer.steps_per_epoch": 100, "trainer.validation_steps": 50,
+                "trainer.steps_per_execution": 1, "optimizer.learning_rate": 0.001, "data.batch_size": 32}
+    trainer = config["trainer"]
+    positive("trainer.epochs", trainer.get("epochs"), int)
+    positive("trainer.steps_per_epoch", trainer.get("steps_per_epoch"), int, allow_none=True)
+    positive("trainer.validation_steps", trainer.get("validation_steps"), int, allow_none=True)
+    positive("trainer.steps_per_execution", trainer.get("steps_per_execution"), int)
+    positive("optimizer.learning_rate", config["optimizer"].get("learning_rate"))
+    if "batch_size" in config["data"]:
+        positive("data.batch_size", config["data"]["batch_size"], int)

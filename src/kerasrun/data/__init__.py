@@ -1,0 +1,26 @@
+"""The data registry: `data=<name>` selects `conf/data/<name>.yaml`, whose `name:` selects a builder here.
+
+Every builder takes plain keyword arguments (its signature is its schema) and returns a
+`DataBundle`. TensorFlow is imported inside the builders, not at import time.
+"""
+
+from kerasrun.config import call_builder, lookup
+from kerasrun.data import arrays, folders
+from kerasrun.data.bundle import DataBundle
+
+DATASETS = {
+    "digits": arrays.digits,
+    "mnist": arrays.mnist,
+    "fashion_mnist": arrays.fashion_mnist,
+    "cifar10": arrays.cifar10,
+    "image_folder": folders.image_folder,
+    "cats_dogs": folders.cats_dogs,
+}
+
+
+def build_data(name, **kwargs):
+    """Builds the `DataBundle` of dataset `name` from its plain config (without `name`)."""
+    return call_builder(lookup(DATASETS, name, group="data"), kwargs, group="data", name=name)
+
+
+__all__ = ["DATASETS", "DataBundle", "build_data"]

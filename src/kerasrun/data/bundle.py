@@ -1,0 +1,34 @@
+"""`DataBundle`: what every data builder returns."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DataBundle:
+    """Datasets ready for `model.fit`, and what the model needs to know about them.
+
+    Attributes:
+        train_dataset: batched, shuffled, augmented, prefetched `tf.data.Dataset`
+            of `(images, labels)`. Images are float32 in [0, 255] (the model rescales),
+            labels int32 of shape `(batch,)`.
+        validation_dataset: the same without shuffling or augmentation, or `None`.
+        test_dataset: as `validation_dataset`, or `None` when the data has no test split.
+        input_shape: one example's shape, e.g. `(150, 150, 3)`.
+        task: `"binary"`, `"multiclass"` or `"regression"` (see `kerasrun.tasks`).
+        class_names: one name per class index (empty for regression).
+        sizes: examples per split, e.g. `{"train": 2000, "validation": 500, "test": 500}`.
+        source: where the data came from, in words, for the console and `config.yaml`.
+    """
+
+    train_dataset: object
+    validation_dataset: object
+    test_dataset: object
+    input_shape: tuple
+    task: str
+    class_names: list = field(default_factory=list)
+    sizes: dict = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)

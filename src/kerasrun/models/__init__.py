@@ -1,0 +1,27 @@
+"""The model registry: `model=<name>` selects `conf/model/<name>.yaml`, whose `name:` selects a builder here.
+
+A builder takes `input_shape`, `task` (a `kerasrun.tasks.Task`) and the keys of its YAML
+file as keyword arguments, and returns an uncompiled `keras.Model`.
+"""
+
+from kerasrun.config import call_builder, lookup
+from kerasrun.models import convnets, pretrained
+
+MODELS = {
+    "convnet": convnets.convnet,
+    "small_convnet": convnets.small_convnet,
+    "mnist_convnet": convnets.mnist_convnet,
+    "pretrained": pretrained.pretrained,
+    # One builder, two recipes: vgg16_finetune.yaml adds the keys of the book's phase 2.
+    "vgg16_feature_extraction": pretrained.vgg16,
+    "vgg16_finetune": pretrained.vgg16,
+}
+
+
+def build_model(name, *, input_shape, task, **kwargs):
+    """Builds model `name` for `input_shape` and `task` from its plain config (without `name`)."""
+    builder = lookup(MODELS, name, group="model")
+    return call_builder(builder, kwargs, group="model", name=name, input_shape=input_shape, task=task)
+
+
+__all__ = ["MODELS", "build_model"]
