@@ -51,8 +51,9 @@ def call_builder(fn, kwargs, *, group, name, **given):
     if unknown and not accepts_any:
         raise ConfigError(
             f"Unknown key {group}.{unknown[0]} for {group}={name} (conf/{group}/{name}.yaml). "
-            f"Allowed keys: {', '.join(allowed)}. Received: {group}.{unknown[0]}={kwargs[unknown[0]]!r}. "
-            f"Fix the spelling, or add it with '+{group}.{unknown[0]}=...' only if the builder takes it."
+            f"Allowed keys: {', '.join(allowed)}. "
+            f"Received: {group}.{unknown[0]}={kwargs[unknown[0]]!r}. "
+            "Fix the spelling in that file or on the command line."
         )
     return fn(**given, **kwargs)
 
@@ -96,17 +97,25 @@ def register_resolvers():
 
 def validate(config):
     """Checks the numbers every run needs, before TensorFlow starts (one clear line each)."""
+
     def positive(key, value, kind=(int, float), allow_none=False):
         if value is None and allow_none:
             return
         if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
             raise ConfigError(
                 f"{key} must be a positive number{' or null' if allow_none else ''}. "
-                f"Received: {key}={value!r}. Set it on the command line, e.g. {key}={_example[key]}."
+                f"Received: {key}={value!r}. "
+                f"Set it on the command line, e.g. {key}={_example[key]}."
             )
 
-    _example = {"trainer.epochs": 10, "trainer.steps_per_epoch": 100, "trainer.validation_steps": 50,
-                "trainer.steps_per_execution": 1, "optimizer.learning_rate": 0.001, "data.batch_size": 32}
+    _example = {
+        "trainer.epochs": 10,
+        "trainer.steps_per_epoch": 100,
+        "trainer.validation_steps": 50,
+        "trainer.steps_per_execution": 1,
+        "optimizer.learning_rate": 0.001,
+        "data.batch_size": 32,
+    }
     trainer = config["trainer"]
     positive("trainer.epochs", trainer.get("epochs"), int)
     positive("trainer.steps_per_epoch", trainer.get("steps_per_epoch"), int, allow_none=True)

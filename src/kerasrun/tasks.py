@@ -52,4 +52,6 @@ class Task:
         """The last layer: float32 whatever the global dtype policy."""
         import keras
 
-        return keras.layers.Dense(self.units, activation=self.activation, dtype="float32", name=name)
+        return keras.layers.Dense(
+            self.units, activation=self.activation, dtype="float32", name=name
+        )

@@ -1,0 +1,56 @@
+"""Builds Keras objects from `_target_` config nodes, refusing anything outside an allowlist.
+
+A run directory can be shared, and its config re-used: a `_target_` must never be a way
+to import and call arbitrary code. Only stable public Keras classes are allowed.
+"""
+
+from kerasrun.errors import ConfigError
+
+ALLOWED_PREFIXES = ("keras.optimizers.", "keras.callbacks.")
+
+
+def instantiate(node, *, key, **overrides):
+    """`keras.<module>.<Class>(**kwargs)` from a plain dict with a `_target_`.
+
+    Args:
+        node: plain dict, e.g. `{"_target_": "keras.callbacks.EarlyStopping", "patience": 5}`.
+        key: where the node lives in the config (`callbacks.early_stopping`), for errors.
+        **overrides: keyword arguments that win over the node's.
+    """
+    import inspect
+
+    import keras
+
+    node = dict(node)
+    target = node.pop("_target_", None)
+    if (
+        not isinstance(target, str)
+        or not target.startswith(ALLOWED_PREFIXES)
+        or target.count(".") != 2
+    ):
+        raise ConfigError(
+            f"{key}._target_ must name a class in "
+            f"{' or '.join(p + '*' for p in ALLOWED_PREFIXES)}. "
+            f"Received: {key}._target_={target!r}."
+        )
+    _, module, name = target.split(".")
+    cls = getattr(getattr(keras, module), name, None)
+    if not inspect.isclass(cls):
+        raise ConfigError(
+            f"{key}._target_: keras.{module} has no class {name}. Received: {target!r}."
+        )
+    kwargs = {**node, **overrides}
+    try:
+        inspect.signature(cls).bind(**kwargs)
+    except TypeError as e:
+        raise ConfigError(
+            f"{key}: {target} does not accept these arguments ({e}). Received: {kwargs}."
+        ) from None
+    return cls(**kwargs)
+
+
+def build_callbacks(nodes, *, group):
+    """Instantiates each node of a multi-select group (`callbacks` or `logger`), in order."""
+    return [
+        instantiate(node, key=f"{group}.{name}") for name, node in (nodes or {}).items() if node
+    ]

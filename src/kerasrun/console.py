@@ -1,0 +1,91 @@
+"""What the user sees: the config tree, one line per epoch, the final summary table.
+
+Everything here uses one `rich` console, so the progress bar (on a terminal) and log
+lines do not garble each other. When stdout is not a terminal (CI, `nohup`, a sweep),
+nothing animates: each epoch is one plain line, also written to `<run>/train.log`.
+"""
+
+import logging
+
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+console = Console(highlight=False)
+
+
+class ConsoleHandler(logging.Handler):
+    """A logging handler that prints the bare message; warnings and errors are marked."""
+
+    STYLES = {logging.WARNING: "yellow", logging.ERROR: "bold red", logging.CRITICAL: "bold red"}
+
+    def emit(self, record):
+        try:
+            message = record.getMessage()
+            if record.levelno >= logging.WARNING:
+                message = f"{record.levelname.capitalize()}: {message}"
+            console.print(
+                message, style=self.STYLES.get(record.levelno), markup=False, soft_wrap=True
+            )
+        except Exception:  # a broken console must never kill a run
+            self.handleError(record)
+
+
+def print_config_tree(
+    cfg_dict, groups=("data", "model", "optimizer", "trainer", "callbacks", "logger")
+):
+    """Prints the composed config as a tree: one branch per group, then the top-level keys."""
+    tree = Tree("[bold]config[/bold]")
+    for group in groups:
+        if group in cfg_dict:
+            _add(tree.add(f"[bold cyan]{group}[/bold cyan]"), cfg_dict[group])
+    for key, value in cfg_dict.items():
+        if key not in groups and key != "paths":
+            _add_leaf(tree, key, value)
+    console.print(tree)
+
+
+def _add(branch, node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, dict) and value:
+                _add(branch.add(f"[cyan]{key}[/cyan]"), value)
+            else:
+                _add_leaf(branch, key, value)
+    else:
+        branch.add(repr(node))
+
+
+def _add_leaf(branch, key, value):
+    branch.add(f"{key}: [green]{'null' if value is None else value}[/green]", highlight=False)
+
+
+def format_logs(logs):
+    """`loss 0.2134 · accuracy 0.9312 · val_loss ...` with the learning rate last."""
+    parts = [f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate" and _is_number(v)]
+    if "learning_rate" in logs:
+        parts.append(f"lr {logs['learning_rate']:.1e}")
+    return " · ".join(parts)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) or hasattr(value, "__float__")
+
+
+def summary_table(metrics, run_dir):
+    """The final table: each metric for train / validation / test, then where to look next."""
+    names = [k for k in metrics if f"val_{k}" in metrics or f"test_{k}" in metrics]
+    table = Table(title="Results", title_justify="left")
+    table.add_column("metric")
+    for column in ("train", "validation", "best validation", "test"):
+        table.add_column(column, justify="right")
+    for name in names:
+        cells = [metrics.get(k) for k in (name, f"val_{name}", f"best_val_{name}", f"test_{name}")]
+        table.add_row(name, *("" if c is None else f"{c:.4f}" for c in cells))
+    console.print(table)
+    console.print(
+        f"{metrics.get('epochs', 0)} epochs in {metrics.get('wall_time_s', 0):.1f} s, "
+        f"status: {metrics.get('status')}"
+    )
+    console.print(f"Run directory: {run_dir}", markup=False, soft_wrap=True)
+    console.print(f"TensorBoard:   tensorboard --logdir {run_dir}", markup=False, soft_wrap=True)

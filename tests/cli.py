@@ -1,0 +1,62 @@
+"""Runs the real `train` console script in a subprocess and reads what it wrote."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TRAIN = str(Path(sys.executable).with_name("train"))
+
+
+def run_train(*overrides, cwd, timeout=600, env=None):
+    """`train <overrides>` in `cwd` (its outputs/ go there); returns the CompletedProcess."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    return subprocess.run(
+        [TRAIN, *overrides], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env
+    )
+
+
+def only_run_dir(cwd):
+    """The one run directory under `cwd/outputs/runs/`."""
+    runs = sorted((Path(cwd) / "outputs" / "runs").iterdir())
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def read_metrics(run_dir):
+    return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
+def scalars(event_dir):
+    """`{tag: [(step, value), ...]}` from the event files in `event_dir` (TensorBoard's reader)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    acc = EventAccumulator(str(event_dir), size_guidance={"tensors": 0, "scalars": 0})
+    acc.Reload()
+    out = {}
+    for tag in acc.Tags()["tensors"]:
+        out[tag] = [
+            (e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)
+        ]
+    for tag in acc.Tags()["scalars"]:
+        out[tag] = [(e.step, e.value) for e in acc.Scalars(tag)]
+    return out
+
+
+def hparams(event_dir):
+    """The hyperparameters of the HParams session summary in `event_dir`."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    acc = EventAccumulator(str(event_dir))
+    acc.Reload()
+    for content in acc.PluginTagToContent("hparams").values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(content)
+        if data.HasField("session_start_info"):
+            return {
+                k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+                for k, v in data.session_start_info.hparams.items()
+            }
+    return {}

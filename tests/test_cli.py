@@ -1,0 +1,227 @@
+"""The real `train` command, end to end, in subprocesses on tiny real data."""
+
+import subprocess
+import sys
+
+import pytest
+
+from cli import hparams, only_run_dir, read_metrics, run_train, scalars
+from conftest import CATS_AND_DOGS, make_class_folder
+
+FAST = ["trainer.epochs=2"]
+
+
+def test_help_lists_groups_without_importing_tensorflow(tmp_path):
+    code = (
+        "import sys; sys.argv = ['train', '--help']\n"
+        "from kerasrun.train import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('TF_IMPORTED' if 'tensorflow' in sys.modules else 'TF_NOT_IMPORTED')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    ).stdout
+    assert "TF_NOT_IMPORTED" in out
+    for option in (
+        "vgg16_finetune",
+        "small_convnet",
+        "cats_dogs",
+        "image_folder",
+        "early_stopping",
+        "catsdogs_aug_dropout",
+        "rmsprop",
+    ):
+        assert option in out, option
+    assert "tensorboard --logdir outputs" in out
+
+
+@pytest.mark.slow
+def test_default_run_writes_a_complete_run_directory(tmp_path):
+    result = run_train(*FAST, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = only_run_dir(tmp_path)
+    assert run.name.endswith("_digits-convnet")
+    for name in (
+        "config.yaml",
+        "train.log",
+        "model.keras",
+        "metrics.json",
+        "history.csv",
+        "checkpoints/best.keras",
+        ".hydra/config.yaml",
+        ".hydra/overrides.yaml",
+    ):
+        assert (run / name).is_file(), name
+
+    metrics = read_metrics(run)
+    assert metrics["status"] == "finished" and metrics["epochs"] == 2
+    assert metrics["test_accuracy"] > 0.5  # ten classes: chance is 0.1
+    for key in (
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "best_val_accuracy",
+        "test_loss",
+        "wall_time_s",
+        "best_epoch",
+    ):
+        assert key in metrics, key
+
+    # What `auto` resolved to is saved; on this CPU: float32, no XLA.
+    config = (run / "config.yaml").read_text()
+    assert "precision: float32" in config and "jit_compile: false" in config
+
+    # One readable line per epoch on stdout (not a TTY) and in train.log, plus the summary.
+    log = (run / "train.log").read_text()
+    assert log.count("Epoch 1/2") == 1 and log.count("Epoch 2/2") == 1
+    assert "Epoch 2/2" in result.stdout and "tensorboard --logdir" in result.stdout
+    assert "\r" not in result.stdout  # no progress-bar spam when not a terminal
+
+    # TensorBoard: per-epoch train and validation curves with the learning rate; HParams.
+    train = scalars(run / "tensorboard" / "train")
+    validation = scalars(run / "tensorboard" / "validation")
+    assert [step for step, _ in train["epoch_loss"]] == [0, 1]
+    assert [step for step, _ in validation["epoch_accuracy"]] == [0, 1]
+    assert train["epoch_learning_rate"][0][1] == pytest.approx(0.001)
+    assert validation["epoch_accuracy"][-1][1] == pytest.approx(metrics["val_accuracy"], abs=1e-6)
+    root = scalars(run / "tensorboard")
+    assert root["test_accuracy"][0][1] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    hp = hparams(run / "tensorboard")
+    assert hp["data.name"] == "digits" and hp["model.name"] == "convnet"
+    assert hp["optimizer.learning_rate"] == pytest.approx(0.001)
+
+
+@pytest.mark.slow
+def test_default_run_reaches_the_promised_accuracy(tmp_path):
+    """`train` with no arguments: the README's promise (test accuracy >= 0.95)."""
+    result = run_train(cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_metrics(only_run_dir(tmp_path))
+    assert metrics["test_accuracy"] >= 0.95, metrics
+
+
+@pytest.mark.slow
+def test_image_folder_learns_a_separable_problem(tmp_path):
+    make_class_folder(tmp_path / "photos", per_class=30, suffix=".png")
+    result = run_train(
+        "data=image_folder",
+        f"data.root={tmp_path / 'photos'}",
+        "data.image_size=[16,16]",
+        "data.batch_size=8",
+        "data.validation_split=0.2",
+        "data.test_split=0.2",
+        "trainer.epochs=8",
+        "optimizer=adam",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_metrics(only_run_dir(tmp_path))
+    assert metrics["best_val_accuracy"] >= 0.9 and metrics["test_accuracy"] >= 0.9, metrics
+
+
+@pytest.mark.slow
+def test_vgg16_finetune_runs_both_phases_as_one_curve(tmp_path, cats_dogs_filtered):
+    result = run_train(
+        "model=vgg16_finetune",
+        "model.weights=null",
+        "data=cats_dogs",
+        f"data.root={cats_dogs_filtered}",
+        "data.image_size=[32,32]",
+        "data.batch_size=8",
+        "trainer.epochs=1",
+        "model.fine_tune_epochs=1",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = only_run_dir(tmp_path)
+    assert read_metrics(run)["epochs"] == 2
+    assert "Fine-tuning from block5_conv1" in result.stdout
+    # One continuous curve: epoch 0 from phase 1, epoch 1 from phase 2.
+    assert [step for step, _ in scalars(run / "tensorboard" / "train")["epoch_loss"]] == [0, 1]
+    lrs = [value for _, value in scalars(run / "tensorboard" / "train")["epoch_learning_rate"]]
+    assert lrs == [pytest.approx(1e-3), pytest.approx(1e-5)]
+
+    import keras
+
+    model = keras.models.load_model(run / "model.keras")
+    conv_base = model.get_layer("conv_base")
+    trainable = [layer.name for layer in conv_base.layers if layer.trainable and layer.weights]
+    assert trainable == ["block5_conv1", "block5_conv2", "block5_conv3"]
+    assert len(model.trainable_weights) == 4 + 6  # the head's Dense kernels/biases + block5
+
+
+@pytest.mark.slow
+def test_sweep_gives_each_job_its_own_directory_and_a_fresh_keras_session(tmp_path):
+    result = run_train("-m", "optimizer.learning_rate=1e-3,1e-4", "debug=default", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "outputs" / "sweeps").iterdir()
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert [j.name for j in jobs] == [
+        "0_debug=default,optimizer.learning_rate=1e-3",
+        "1_debug=default,optimizer.learning_rate=1e-4",
+    ]
+    import keras
+
+    names = []
+    for job in jobs:
+        assert read_metrics(job)["status"] == "finished"
+        assert scalars(job / "tensorboard" / "train")["epoch_loss"]
+        names.append([layer.name for layer in keras.models.load_model(job / "model.keras").layers])
+    assert names[0] == names[1]  # no "conv2d_2" in the second job: the session was cleared
+
+
+@pytest.mark.skipif(not CATS_AND_DOGS.is_dir(), reason="../shared/data is not here")
+@pytest.mark.slow
+def test_cats_dogs_on_the_real_photos(tmp_path):
+    result = run_train(
+        "data=cats_dogs",
+        f"data.root={CATS_AND_DOGS}",
+        "data.image_size=[32,32]",
+        "model=convnet",
+        "debug=default",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_metrics(only_run_dir(tmp_path))
+    assert metrics["status"] == "finished" and 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert "train 2000" in result.stdout and "test 500" in result.stdout
+
+
+def test_two_runs_in_the_same_second_never_share_a_directory(tmp_path):
+    from kerasrun.config import unique_dir
+
+    first = unique_dir(str(tmp_path / "run"))
+    (tmp_path / "run").mkdir()
+    assert unique_dir(str(tmp_path / "run")) == first  # Hydra resolves it again: same answer
+    from kerasrun import config
+
+    config._unique.clear()  # a new process
+    assert unique_dir(str(tmp_path / "run")) == str(tmp_path / "run_2")
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["model=resnet"], "Available options in 'model'"),
+        (["trainer.epoch=3"], "trainer.epoch"),
+        (["data.batch_size=0"], "data.batch_size"),
+        (["optimizer.learning_rate=-1"], "optimizer.learning_rate"),
+        (["trainer.precision=float8"], "trainer.precision"),
+        (["data=image_folder", "data.root=/nonexistent/photos"], "/nonexistent/photos"),
+        (["model=pretrained", "model.backbone=ResNet9000", "model.weights=null"], "ResNet9000"),
+        (["model=vgg16_feature_extraction", "model.weights=null"], "data.image_size"),
+        (["+callbacks.evil._target_=os.system"], "callbacks.evil._target_"),
+        (["+model.unknown_key=1"], "model.unknown_key"),
+    ],
+)
+def test_bad_input_is_one_clear_line_before_training(tmp_path, overrides, expected):
+    result = run_train(*overrides, cwd=tmp_path)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert expected in output, output[-2000:]
+    assert "Traceback" not in output
+    assert "Epoch 1/" not in output  # nothing was trained
+    runs = tmp_path / "outputs" / "runs"
+    for run in runs.iterdir() if runs.exists() else []:
+        assert not (run / "model.keras").exists()
