@@ -1,0 +1,423 @@
+"""Datasets that fit in memory as numpy arrays: digits, MNIST, Fashion-MNIST, CIFAR-10.
+
+Each builder loads uint8 images of shape `(n, h, w, c)` and int labels, then shares the
+image pipeline's `finish()` (cache → shuffle → batch → float32 → augment → prefetch).
+`digits` ships inside the package; the others call `keras.datasets.*.load_data()`
+(a download on first use) unless `path` names a local copy.
+"""
+
+import gzip
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from kerasrun.data import images
+from kerasrun.errors import ConfigError, require
+
+DIGITS_FILE = Path(__file__).resolve().parent / "digits.npz"
+DIGIT_NAMES = [str(i) for i in range(10)]
+FASHION_NAMES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+CIFAR10_NAMES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
+KERAS_DATASETS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+FASHION_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+
+
+def digits(
+    *,
+    validation_split=0.15,
+    test_split=0.15,
+    batch_size=64,
+    image_size=None,
+    augment=None,
+    cache=True,
+    seed=0,
+):
+    """scikit-learn's 1,797 8x8 handwritten digits (embedded: no download), 10 classes.
+
+    The default `train` dataset: tiny and fast. No official splits exist, so the
+    validation and test splits are a seeded random draw.
+
+    Args:
+        validation_split: fraction of the images for validation.
+        test_split: fraction of the images for the test.
+        batch_size: examples per batch.
+        image_size: `[height, width]` to resize to, or `None` for the native 8x8.
+        augment: augmentation keys (see `images.build_augmenter`), or `None`.
+        cache: keep resized images in memory (only matters with `image_size`).
+        seed: split, shuffle and augmentation seed.
+    """
+    images.check_common(
+        batch_size=batch_size, image_size=image_size, augment=augment, allow_native_size=True
+    )
+    validation_split, test_split = images.check_splits(validation_split, test_split)
+    with np.load(DIGITS_FILE, allow_pickle=False) as f:
+        x, y = f["images"][..., None], f["labels"]
+    train, val, test = images.split_indices(
+        len(x), validation_split=validation_split, test_split=test_split, seed=seed
+    )
+    splits = {
+        "train": (x[train], y[train]),
+        "validation": (x[val], y[val]),
+        "test": (x[test], y[test]),
+    }
+    return bundle_from_arrays(
+        splits,
+        class_names=DIGIT_NAMES,
+        batch_size=batch_size,
+        image_size=image_size,
+        augment=augment,
+        cache=cache,
+        seed=seed,
+        source="digits: scikit-learn 8x8 digits embedded in kerasrun",
+    )
+
+
+def mnist(
+    *,
+    path=None,
+    validation_split=0.1,
+    batch_size=128,
+    image_size=None,
+    augment=None,
+    cache=True,
+    seed=0,
+):
+    """MNIST: 60,000 + 10,000 28x28 grey handwritten digits, 10 classes.
+
+    Args:
+        path: a local `mnist.npz` (keys `x_train`, `y_train`, `x_test`, `y_test`, as
+            Keras's file), or `None` for `keras.datasets.mnist.load_data()`.
+        validation_split: fraction of the official training set for validation (seeded);
+            the test set is the official one.
+        batch_size, image_size, augment, cache, seed: as for `digits`.
+    """
+    _check(batch_size, image_size, augment, validation_split)
+    if path is None:
+        hint = f"download {KERAS_DATASETS_URL}mnist.npz and set data.path=/path/to/mnist.npz"
+        source, arrays = "mnist: keras.datasets.mnist", _keras_load("mnist", hint)
+    else:
+        source, arrays = f"mnist: {path}", _load_npz(path)
+    return _official(
+        arrays, DIGIT_NAMES, source, validation_split, batch_size, image_size, augment, cache, seed
+    )
+
+
+def fashion_mnist(
+    *,
+    path=None,
+    validation_split=0.1,
+    batch_size=128,
+    image_size=None,
+    augment=None,
+    cache=True,
+    seed=0,
+):
+    """Fashion-MNIST: 60,000 + 10,000 28x28 grey clothing images, 10 classes.
+
+    Args:
+        path: an `.npz` in Keras's mnist.npz format, or a folder holding the four
+            Fashion-MNIST `.gz` files (`train-images-idx3-ubyte.gz`, ...), or `None` for
+            `keras.datasets.fashion_mnist.load_data()`.
+        validation_split, batch_size, image_size, augment, cache, seed: as for `mnist`.
+    """
+    _check(batch_size, image_size, augment, validation_split)
+    if path is None:
+        hint = (
+            f"download the four files {', '.join(FASHION_FILES)} from {KERAS_DATASETS_URL} "
+            "into one folder and set data.path=/path/to/that/folder"
+        )
+        source, arrays = (
+            "fashion_mnist: keras.datasets.fashion_mnist",
+            _keras_load("fashion_mnist", hint),
+        )
+    elif Path(os.path.expanduser(str(path))).is_dir():
+        source, arrays = f"fashion_mnist: {path}", _load_idx_folder(path)
+    else:
+        source, arrays = f"fashion_mnist: {path}", _load_npz(path)
+    return _official(
+        arrays,
+        FASHION_NAMES,
+        source,
+        validation_split,
+        batch_size,
+        image_size,
+        augment,
+        cache,
+        seed,
+    )
+
+
+def cifar10(
+    *,
+    path=None,
+    validation_split=0.1,
+    batch_size=64,
+    image_size=None,
+    augment=None,
+    cache=True,
+    seed=0,
+):
+    """CIFAR-10: 50,000 + 10,000 32x32 colour images, 10 classes.
+
+    Args:
+        path: the extracted `cifar-10-batches-py` folder (or a folder holding it), or the
+            `cifar-10-python.tar.gz` archive, or `None` for
+            `keras.datasets.cifar10.load_data()`.
+        validation_split, batch_size, image_size, augment, cache, seed: as for `mnist`.
+    """
+    _check(batch_size, image_size, augment, validation_split)
+    if path is None:
+        hint = f"download {CIFAR10_URL} and set data.path=/path/to/cifar-10-python.tar.gz"
+        source, arrays = "cifar10: keras.datasets.cifar10", _keras_load("cifar10", hint)
+    else:
+        source, arrays = f"cifar10: {path}", _load_cifar10(path)
+    return _official(
+        arrays,
+        CIFAR10_NAMES,
+        source,
+        validation_split,
+        batch_size,
+        image_size,
+        augment,
+        cache,
+        seed,
+    )
+
+
+def bundle_from_arrays(
+    splits, *, class_names, batch_size, image_size, augment, cache, seed, source
+):
+    """A `DataBundle` from `{"train": (x, y), "validation": (x, y), "test": (x, y)}`.
+
+    `x` is uint8 `(n, h, w, c)`; an empty or missing split becomes `None`.
+    """
+    import tensorflow as tf
+
+    from kerasrun.data.bundle import DataBundle
+
+    image_size = images.check_common(
+        batch_size=batch_size, image_size=image_size, augment=augment, allow_native_size=True
+    )
+    augmenter = images.build_augmenter(augment, seed)
+    x_train = splits["train"][0]
+    shape = (*(image_size or x_train.shape[1:3]), x_train.shape[3])
+    resized = image_size is not None and tuple(image_size) != tuple(x_train.shape[1:3])
+
+    def resize(image, label):
+        image = tf.image.resize(image, image_size)
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
+
+    datasets, sizes = {}, {}
+    for name in ("train", "validation", "test"):
+        x, y = splits.get(name) or (x_train[:0], [])
+        sizes[name] = len(x)
+        if not len(x):
+            datasets[name] = None
+            continue
+        ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y, "int32").reshape(-1)))
+        if resized:
+            ds = ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
+        # Arrays are in memory already: caching them unresized would only copy them.
+        datasets[name] = images.finish(
+            ds,
+            batch_size=batch_size,
+            training=name == "train",
+            augmenter=augmenter,
+            cache=cache and resized,
+            seed=seed,
+            size=len(x),
+        )
+    return DataBundle(
+        train_dataset=datasets["train"],
+        validation_dataset=datasets["validation"],
+        test_dataset=datasets["test"],
+        input_shape=shape,
+        task="binary" if len(class_names) == 2 else "multiclass",
+        class_names=list(class_names),
+        sizes=sizes,
+        source=source,
+    )
+
+
+def _check(batch_size, image_size, augment, validation_split):
+    """Checks the config before a download or a file read."""
+    images.check_common(
+        batch_size=batch_size, image_size=image_size, augment=augment, allow_native_size=True
+    )
+    images.check_splits(validation_split)
+
+
+def _official(
+    arrays, class_names, source, validation_split, batch_size, image_size, augment, cache, seed
+):
+    """Official train/test arrays → a seeded validation split carved from train."""
+    validation_split, _ = images.check_splits(validation_split)
+    (x, y), (x_test, y_test) = arrays
+    x, x_test = _as_images(x), _as_images(x_test)
+    y, y_test = np.asarray(y).reshape(-1), np.asarray(y_test).reshape(-1)
+    train, val, _ = images.split_indices(
+        len(x), validation_split=validation_split, test_split=0.0, seed=seed
+    )
+    splits = {
+        "train": (x[train], y[train]),
+        "validation": (x[val], y[val]),
+        "test": (x_test, y_test),
+    }
+    return bundle_from_arrays(
+        splits,
+        class_names=class_names,
+        batch_size=batch_size,
+        image_size=image_size,
+        augment=augment,
+        cache=cache,
+        seed=seed,
+        source=source,
+    )
+
+
+def _as_images(x):
+    """uint8 `(n, h, w, c)`: grey images get their channel axis."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.dtype != np.uint8:
+        x = np.clip(np.round(x), 0, 255).astype("uint8")
+    return x
+
+
+def _keras_load(name, hint):
+    """`keras.datasets.<name>.load_data()`; a failed download becomes a `ConfigError`."""
+    import keras
+
+    try:
+        return getattr(keras.datasets, name).load_data()
+    except Exception as e:  # URL fetch failures are plain `Exception`s in Keras
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(
+            f"keras.datasets.{name}.load_data() failed ({reason}). Received: data.path=None. "
+            f"Offline? {hint[0].upper()}{hint[1:]}."
+        ) from e
+
+
+def _local(path, *, what):
+    path = Path(os.path.expanduser(str(path)))
+    require(
+        path.exists(),
+        f"data.path must be {what}. Received: data.path='{path}', which does not exist. "
+        "Fix the path, or set data.path=null to download with keras.datasets.",
+    )
+    return path
+
+
+def _load_npz(path):
+    """`((x_train, y_train), (x_test, y_test))` from an npz in Keras's mnist.npz format."""
+    path = _local(path, what="an .npz with x_train, y_train, x_test, y_test")
+    keys = ("x_train", "y_train", "x_test", "y_test")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in keys if k not in f.files]
+            require(
+                not missing,
+                f"data.path must be an .npz with {', '.join(keys)} (Keras's mnist.npz format). "
+                f"Received: data.path='{path}', which lacks {', '.join(missing)}. "
+                "Save the arrays under those names.",
+            )
+            x, y, x_test, y_test = (f[k] for k in keys)
+    except (OSError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(
+            f"data.path must be an .npz file with {', '.join(keys)}. "
+            f"Received: data.path='{path}', which numpy cannot read ({e}). Fix the file."
+        ) from e
+    return (x, y), (x_test, y_test)
+
+
+def _load_idx_folder(path):
+    """Fashion-MNIST's four gzipped IDX files (as Keras caches them) from one folder."""
+    path = _local(path, what="a folder with the four Fashion-MNIST .gz files")
+    missing = [f for f in FASHION_FILES if not (path / f).is_file()]
+    require(
+        not missing,
+        f"data.path must be a folder holding {', '.join(FASHION_FILES)}. "
+        f"Received: data.path='{path}', which lacks {', '.join(missing)}. Add them.",
+    )
+
+    def read(name, offset):
+        with gzip.open(path / name, "rb") as f:
+            return np.frombuffer(f.read(), np.uint8, offset=offset)
+
+    # IDX headers: 16 bytes before the images, 8 before the labels.
+    y, y_test = read(FASHION_FILES[1], 8), read(FASHION_FILES[3], 8)
+    x = read(FASHION_FILES[0], 16).reshape(len(y), 28, 28)
+    x_test = read(FASHION_FILES[2], 16).reshape(len(y_test), 28, 28)
+    return (x, y), (x_test, y_test)
+
+
+def _load_cifar10(path):
+    """CIFAR-10's python batches from the extracted folder or the .tar.gz archive."""
+    path = _local(path, what="the cifar-10-batches-py folder or cifar-10-python.tar.gz")
+    if path.is_dir():
+        return _read_cifar_batches(path, shown=path)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            with tarfile.open(path) as archive:
+                # filter="data" refuses absolute paths, links out of `tmp` and devices.
+                archive.extractall(tmp, filter="data")
+        except tarfile.TarError as e:
+            raise ConfigError(
+                "data.path must be the cifar-10-python.tar.gz archive or its extracted "
+                f"cifar-10-batches-py folder. Received: data.path='{path}', which is not a "
+                f"readable tar archive ({e}). Download it again from {CIFAR10_URL}."
+            ) from e
+        return _read_cifar_batches(Path(tmp), shown=path)
+
+
+def _read_cifar_batches(folder, shown):
+    # Keras's parser: a restricted unpickler that only rebuilds numpy arrays (not public API).
+    from keras.src.datasets.cifar import load_batch
+
+    for candidate in (folder, folder / "cifar-10-batches-py"):
+        names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+        if all((candidate / n).is_file() for n in names):
+            batches = [load_batch(str(candidate / n)) for n in names]
+            x = np.concatenate([b[0] for b in batches[:5]]).transpose(0, 2, 3, 1)
+            y = np.concatenate([np.asarray(b[1]) for b in batches[:5]])
+            x_test, y_test = batches[5][0].transpose(0, 2, 3, 1), np.asarray(batches[5][1])
+            return (x, y), (x_test, y_test)
+    raise ConfigError(
+        "data.path must be the cifar-10-batches-py folder (data_batch_1..5, test_batch) or "
+        f"cifar-10-python.tar.gz. Received: data.path='{shown}', where those files are "
+        f"missing. Download {CIFAR10_URL} and point data.path at it."
+    )

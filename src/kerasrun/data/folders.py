@@ -1,0 +1,249 @@
+"""Datasets of image files in folders: any `image_folder`, and the book's `cats_dogs`.
+
+Class names are the sorted sub-folder names (label = index), as in
+`keras.utils.image_dataset_from_directory`; the files go through `images.files_dataset`.
+"""
+
+import re
+from pathlib import Path
+
+from kerasrun.data import download, images
+from kerasrun.errors import ConfigError, require
+
+CATS_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+CATS_DOGS = ["cats", "dogs"]
+# The book's split of Kaggle's dogs-vs-cats/train (5.2.2): file numbers per split.
+KAGGLE_SPLITS = {
+    "train": range(0, 1000),
+    "validation": range(1000, 1500),
+    "test": range(1500, 2000),
+}
+KAGGLE_FILE = re.compile(r"^(cat|dog)\.\d+\.jpe?g$", re.IGNORECASE)
+VALIDATION_DIRS = ("validation", "val")
+
+
+def image_folder(
+    *,
+    root=None,
+    image_size=(150, 150),
+    batch_size=32,
+    validation_split=0.2,
+    test_split=0.0,
+    augment=None,
+    cache=True,
+    on_bad_file="skip",
+    seed=0,
+):
+    """Images in class sub-folders: `root/<class>/*.jpg`, or split folders of those.
+
+    Layouts:
+        - `root/train/<class>/`, with optional `root/validation/` (or `val/`) and
+          `root/test/`: each present split folder is used as is; a missing one is carved
+          from train/ by `validation_split` / `test_split` (seeded).
+        - `root/<class>/`: split by `validation_split` and `test_split` (seeded).
+
+    Args:
+        root: the folder.
+        image_size: `[height, width]` every image is resized to.
+        batch_size: examples per batch.
+        validation_split: fraction carved out for validation when there is no validation/.
+        test_split: fraction carved out for the test when there is no test/.
+        augment: augmentation keys (see `images.build_augmenter`), or `None`.
+        cache: keep decoded images in memory after the first epoch.
+        on_bad_file: `"skip"` unreadable images, or `"error"` (stop).
+        seed: split, shuffle and augmentation seed.
+    """
+    image_size = _check(batch_size, image_size, augment, on_bad_file)
+    validation_split, test_split = images.check_splits(validation_split, test_split)
+    require(
+        root is not None,
+        "data.root must be a folder of class sub-folders (or of train/, validation/, test/ "
+        "folders of them). Received: data.root=None. Set data.root=/path/to/images.",
+    )
+    root = Path(root).expanduser()
+    given = {"train": root / "train", "test": root / "test"}
+    given["validation"] = next((root / d for d in VALIDATION_DIRS if (root / d).is_dir()), None)
+    top = root / "train" if given["train"].is_dir() else root
+    class_names = images.class_folders(top)
+    paths, labels = images.list_class_folder(top, class_names)
+    splits = {}
+    for name in ("validation", "test"):
+        folder = given[name]
+        if folder is not None and folder.is_dir() and top != root:
+            names = images.class_folders(folder, key="data.root")
+            require(
+                names == class_names,
+                f"The class folders of {folder} must be those of {top}. Received: "
+                f"data.root='{root}' with {name} classes {names} and train classes "
+                f"{class_names}. Rename or add folders so that both splits have the same classes.",
+            )
+            splits[name] = images.list_class_folder(folder, class_names)
+    # Carve from train/ only the splits that have no folder of their own.
+    carve = {
+        "validation": 0.0 if "validation" in splits else validation_split,
+        "test": 0.0 if "test" in splits else test_split,
+    }
+    train, val, test = images.split_indices(
+        len(paths), validation_split=carve["validation"], test_split=carve["test"], seed=seed
+    )
+    for name, index in (("train", train), ("validation", val), ("test", test)):
+        if name not in splits:
+            splits[name] = ([paths[i] for i in index], [labels[i] for i in index])
+    layout = "train/ validation/ test/ folders" if top != root else "class folders"
+    return images.bundle_from_files(
+        splits,
+        class_names=class_names,
+        image_size=image_size,
+        batch_size=batch_size,
+        augment=augment,
+        cache=cache,
+        on_bad_file=on_bad_file,
+        seed=seed,
+        source=f"image folder: {root} ({layout}; carved validation_split={carve['validation']}, "
+        f"test_split={carve['test']}, seed={seed})",
+    )
+
+
+def cats_dogs(
+    *,
+    root=None,
+    url=CATS_DOGS_URL,
+    sha256=None,
+    cache_dir=None,
+    image_size=(150, 150),
+    batch_size=32,
+    augment=None,
+    cache=True,
+    on_bad_file="skip",
+    seed=0,
+):
+    """The book's cats vs. dogs (5.2): 2,000 train, 1,000 validation, 1,000 test images.
+
+    Sources, detected from `root`:
+        1. `root=None`: download `url` (`cats_and_dogs_filtered.zip`) with
+           `keras.utils.get_file` into `<cache_dir>/datasets/`, extract it once, and use it
+           as layout 2.
+        2. a `cats_and_dogs_filtered` folder: train/ and validation/ of cats/ and dogs/.
+           Its validation/ is split in half per class by sorted file name (alternating
+           files), into validation and test; a test/ folder, if present, is used instead.
+        3. Kaggle's flat `dogs-vs-cats/train` folder (cat.0.jpg ... dog.12499.jpg): the
+           book's split, numbers 0-999 train, 1000-1499 validation, 1500-1999 test.
+    Labels: 0 = cats, 1 = dogs, in all three.
+
+    Args:
+        root: a local folder in layout 2 or 3, or `None` to download.
+        url: where to download `cats_and_dogs_filtered.zip` from.
+        sha256: expected sha256 of the download, or `None` (not checked).
+        cache_dir: Keras's cache folder for the download (default `$KERAS_HOME` or `~/.keras`).
+        image_size, batch_size, augment, cache, on_bad_file, seed: as for `image_folder`.
+    """
+    image_size = _check(batch_size, image_size, augment, on_bad_file)
+    if root is None:
+        extracted = download.get_file(
+            url,
+            sha256=sha256,
+            cache_dir=cache_dir,
+            extract=True,
+            instead="set data.root= to a local cats_and_dogs_filtered or dogs-vs-cats/train folder",
+        )
+        found = [p for p in (extracted, *sorted(extracted.iterdir())) if _is_filtered(p)]
+        require(
+            found,
+            f"The archive from {url} must hold the cats_and_dogs_filtered layout (train/ and "
+            f"validation/ of cats/ and dogs/, none empty). Received: data.url={url!r}, "
+            f"extracted to {extracted}. Check the URL, or set data.root= to a local folder.",
+        )
+        splits, source = _filtered_splits(found[0]), f"download: {url} -> {found[0]}"
+    else:
+        root = Path(root).expanduser()
+        require(
+            root.is_dir(),
+            f"data.root must be an existing folder. Received: data.root='{root}', which does "
+            "not exist. Fix the path, or set data.root=null to download cats_and_dogs_filtered.",
+        )
+        if _is_filtered(root):
+            splits = _filtered_splits(root)
+            source = f"cats_and_dogs_filtered folder: {root}"
+        elif _kaggle_folder(root) is not None:
+            root = _kaggle_folder(root)
+            splits, source = _kaggle_splits(root), f"kaggle dogs-vs-cats folder: {root}"
+        else:
+            raise ConfigError(
+                "data.root must be one of: a cats_and_dogs_filtered folder (train/ and "
+                "validation/ of cats/ and dogs/), Kaggle's flat dogs-vs-cats/train folder "
+                "(cat.0.jpg ... dog.1999.jpg), or null to download "
+                f"{url}. Received: data.root='{root}', which is neither. Point data.root at "
+                "one of those layouts."
+            )
+    return images.bundle_from_files(
+        splits,
+        class_names=CATS_DOGS,
+        image_size=image_size,
+        batch_size=batch_size,
+        augment=augment,
+        cache=cache,
+        on_bad_file=on_bad_file,
+        seed=seed,
+        source=source,
+    )
+
+
+def _check(batch_size, image_size, augment, on_bad_file):
+    images.check_on_bad_file(on_bad_file)
+    return images.check_common(batch_size=batch_size, image_size=image_size, augment=augment)
+
+
+def _is_filtered(folder):
+    """Whether `folder` has non-empty train/ and validation/ folders of cats/ and dogs/."""
+    return all(
+        images.list_images(Path(folder) / split / name)
+        for split in ("train", "validation")
+        for name in CATS_DOGS
+    )
+
+
+def _filtered_splits(root):
+    splits = {"train": _labelled(root / "train"), "validation": ([], []), "test": ([], [])}
+    if all(images.list_images(root / "test" / name) for name in CATS_DOGS):
+        splits["validation"] = _labelled(root / "validation")
+        splits["test"] = _labelled(root / "test")
+        return splits
+    for label, name in enumerate(CATS_DOGS):
+        files = images.list_images(root / "validation" / name)
+        # Alternate sorted files: disjoint halves, balanced per class, same every run.
+        for split, half in (("validation", files[0::2]), ("test", files[1::2])):
+            splits[split][0].extend(half)
+            splits[split][1].extend([label] * len(half))
+    return splits
+
+
+def _labelled(folder):
+    return images.list_class_folder(folder, CATS_DOGS)
+
+
+def _kaggle_folder(root):
+    """`root` (or `root/train`) if it holds Kaggle's flat cat.N.jpg / dog.N.jpg files."""
+    for folder in (root, root / "train"):
+        if folder.is_dir() and any(KAGGLE_FILE.match(p.name) for p in folder.iterdir()):
+            return folder
+    return None
+
+
+def _kaggle_splits(root):
+    splits = {}
+    for split, numbers in KAGGLE_SPLITS.items():
+        pairs = [
+            (root / f"{name}.{i}.jpg", label)
+            for label, name in enumerate(("cat", "dog"))
+            for i in numbers
+        ]
+        splits[split] = ([str(p) for p, _ in pairs], [label for _, label in pairs])
+    missing = [p for paths, _ in splits.values() for p in paths if not Path(p).is_file()]
+    require(
+        not missing,
+        "Kaggle's dogs-vs-cats/train folder must hold cat.0.jpg ... cat.1999.jpg and dog.0.jpg "
+        f"... dog.1999.jpg for the book's split. Received: data.root='{root}', where "
+        f"{len(missing)} are missing (first: {Path(missing[0]).name if missing else ''}). "
+        "Use the full Kaggle train folder.",
+    )
+    return splits
