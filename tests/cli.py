@@ -37,6 +37,8 @@ def scalars(event_dir):
     acc.Reload()
     out = {}
     for tag in acc.Tags()["tensors"]:
+        if acc.SummaryMetadata(tag).plugin_data.plugin_name != "scalars":
+            continue  # e.g. the HParams session summary
         out[tag] = [
             (e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)
         ]

@@ -144,7 +144,9 @@ def test_vgg16_finetune_runs_both_phases_as_one_curve(tmp_path, cats_dogs_filter
 
     import keras
 
-    model = keras.models.load_model(run / "model.keras")
+    from kerasrun.models.pretrained import custom_objects
+
+    model = keras.models.load_model(run / "model.keras", custom_objects=custom_objects())
     conv_base = model.get_layer("conv_base")
     trainable = [layer.name for layer in conv_base.layers if layer.trainable and layer.weights]
     assert trainable == ["block5_conv1", "block5_conv2", "block5_conv3"]
@@ -158,8 +160,8 @@ def test_sweep_gives_each_job_its_own_directory_and_a_fresh_keras_session(tmp_pa
     (sweep,) = (tmp_path / "outputs" / "sweeps").iterdir()
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert [j.name for j in jobs] == [
-        "0_debug=default,optimizer.learning_rate=1e-3",
-        "1_debug=default,optimizer.learning_rate=1e-4",
+        "0_debug=default,optimizer.learning_rate=0.001",
+        "1_debug=default,optimizer.learning_rate=0.0001",
     ]
     import keras
 
@@ -200,28 +202,58 @@ def test_two_runs_in_the_same_second_never_share_a_directory(tmp_path):
     assert unique_dir(str(tmp_path / "run")) == str(tmp_path / "run_2")
 
 
+# early=True: refused from the config alone, before TensorFlow is even imported.
 @pytest.mark.parametrize(
-    "overrides, expected",
+    "overrides, expected, early",
     [
-        (["model=resnet"], "Available options in 'model'"),
-        (["trainer.epoch=3"], "trainer.epoch"),
-        (["data.batch_size=0"], "data.batch_size"),
-        (["optimizer.learning_rate=-1"], "optimizer.learning_rate"),
-        (["trainer.precision=float8"], "trainer.precision"),
-        (["data=image_folder", "data.root=/nonexistent/photos"], "/nonexistent/photos"),
-        (["model=pretrained", "model.backbone=ResNet9000", "model.weights=null"], "ResNet9000"),
-        (["model=vgg16_feature_extraction", "model.weights=null"], "data.image_size"),
-        (["+callbacks.evil._target_=os.system"], "callbacks.evil._target_"),
-        (["+model.unknown_key=1"], "model.unknown_key"),
+        (["model=resnet"], "Available options in 'model'", True),
+        (["trainer.epoch=3"], "trainer.epoch", True),
+        (["data.batch_size=0"], "data.batch_size", True),
+        (["optimizer.learning_rate=-1"], "optimizer.learning_rate", True),
+        (["+callbacks.evil._target_=os.system"], "callbacks.evil._target_", True),
+        (["+model.unknown_key=1"], "model.unknown_key", True),
+        (["trainer.precision=float8"], "trainer.precision", False),
+        (["data=image_folder", "data.root=/nonexistent/photos"], "/nonexistent/photos", False),
+        (
+            ["model=pretrained", "model.backbone=ResNet9000", "model.weights=null"],
+            "ResNet9000",
+            False,
+        ),
+        (["model=vgg16_feature_extraction", "model.weights=null"], "data.image_size", False),
     ],
 )
-def test_bad_input_is_one_clear_line_before_training(tmp_path, overrides, expected):
+def test_bad_input_is_one_clear_line_before_training(tmp_path, overrides, expected, early):
     result = run_train(*overrides, cwd=tmp_path)
-    assert result.returncode != 0
     output = result.stdout + result.stderr
+    assert result.returncode in (1, 2), output[-2000:]  # 1: Hydra's own errors, 2: ours
     assert expected in output, output[-2000:]
     assert "Traceback" not in output
     assert "Epoch 1/" not in output  # nothing was trained
+    if early:
+        assert "Runtime:" not in output
+    if result.returncode == 2:
+        errors = [line for line in output.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1 and expected in errors[0], output[-2000:]
     runs = tmp_path / "outputs" / "runs"
     for run in runs.iterdir() if runs.exists() else []:
         assert not (run / "model.keras").exists()
+
+
+def test_offline_download_failure_says_where_to_put_the_file(tmp_path):
+    """No network in tests: the proxy is a closed port on 127.0.0.1, so urllib fails at once."""
+    proxy = "http://127.0.0.1:9"
+    env = {
+        "HTTP_PROXY": proxy,
+        "HTTPS_PROXY": proxy,
+        "http_proxy": proxy,
+        "https_proxy": proxy,
+        "KERAS_HOME": str(tmp_path / "keras_home"),
+    }
+    result = run_train(
+        "data=cats_dogs", f"data.cache_dir={tmp_path / 'keras_home'}", cwd=tmp_path, env=env
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-2000:]
+    (error,) = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert "cats_and_dogs_filtered.zip" in error and "data.root" in error
+    assert "Traceback" not in output

@@ -9,6 +9,20 @@ from kerasrun.errors import ConfigError
 ALLOWED_PREFIXES = ("keras.optimizers.", "keras.callbacks.")
 
 
+def check_target(target, *, key):
+    """Raises a `ConfigError` unless `target` is `keras.optimizers.X` or `keras.callbacks.X`."""
+    if (
+        not isinstance(target, str)
+        or not target.startswith(ALLOWED_PREFIXES)
+        or target.count(".") != 2
+    ):
+        raise ConfigError(
+            f"{key}._target_ must name a class in "
+            f"{' or '.join(p + '*' for p in ALLOWED_PREFIXES)}. "
+            f"Received: {key}._target_={target!r}."
+        )
+
+
 def instantiate(node, *, key, **overrides):
     """`keras.<module>.<Class>(**kwargs)` from a plain dict with a `_target_`.
 
@@ -23,16 +37,7 @@ def instantiate(node, *, key, **overrides):
 
     node = dict(node)
     target = node.pop("_target_", None)
-    if (
-        not isinstance(target, str)
-        or not target.startswith(ALLOWED_PREFIXES)
-        or target.count(".") != 2
-    ):
-        raise ConfigError(
-            f"{key}._target_ must name a class in "
-            f"{' or '.join(p + '*' for p in ALLOWED_PREFIXES)}. "
-            f"Received: {key}._target_={target!r}."
-        )
+    check_target(target, key=key)
     _, module, name = target.split(".")
     cls = getattr(getattr(keras, module), name, None)
     if not inspect.isclass(cls):

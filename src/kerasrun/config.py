@@ -12,6 +12,10 @@ from kerasrun.errors import ConfigError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
+# Keys of a model config that drive the book's second, fine-tuning phase (read by train.py,
+# not passed to the builder).
+FINE_TUNE_KEYS = ("unfreeze_from", "fine_tune_epochs", "fine_tune_learning_rate")
+
 
 def conf_dir():
     """The `conf/` directory: inside the wheel, or at the repository root in a checkout."""
@@ -30,31 +34,37 @@ def plain(node):
     return node
 
 
-def call_builder(fn, kwargs, *, group, name, **given):
-    """Calls `fn(**given, **kwargs)` after checking the keys against `fn`'s signature.
+def check_kwargs(fn, kwargs, *, group, name, given=()):
+    """Raises a `ConfigError` naming the YAML file if `kwargs` has a key `fn` does not take.
 
     Args:
         fn: a builder (from `DATASETS` or `MODELS`) taking keyword arguments.
         kwargs: the plain config of the option, without `name`.
         group: the config group, e.g. `"model"`, for the error message.
         name: the option, e.g. `"vgg16_finetune"`.
-        **given: arguments kerasrun supplies itself (e.g. `input_shape`); not settable from YAML.
+        given: arguments kerasrun supplies itself (e.g. `input_shape`); not settable from YAML.
     """
     params = inspect.signature(fn).parameters
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
     allowed = [
         k
         for k, p in params.items()
         if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and k not in given
     ]
     unknown = sorted(set(kwargs) - set(allowed))
-    if unknown and not accepts_any:
+    if unknown:
         raise ConfigError(
             f"Unknown key {group}.{unknown[0]} for {group}={name} (conf/{group}/{name}.yaml). "
             f"Allowed keys: {', '.join(allowed)}. "
             f"Received: {group}.{unknown[0]}={kwargs[unknown[0]]!r}. "
             "Fix the spelling in that file or on the command line."
         )
+
+
+def call_builder(fn, kwargs, *, group, name, **given):
+    """`fn(**given, **kwargs)`, after `check_kwargs`."""
+    check_kwargs(fn, kwargs, group=group, name=name, given=given)
     return fn(**given, **kwargs)
 
 
@@ -116,6 +126,28 @@ def validate(config):
         "optimizer.learning_rate": 0.001,
         "data.batch_size": 32,
     }
+    from kerasrun.callbacks import check_target
+    from kerasrun.data import DATASETS
+    from kerasrun.models import MODELS
+
+    for group, registry, given in (
+        ("data", DATASETS, ("seed",)),
+        ("model", MODELS, ("input_shape", "task")),
+    ):
+        kwargs = {k: v for k, v in config[group].items() if k != "name"}
+        builder = lookup(registry, config[group]["name"], group=group)
+        extra = FINE_TUNE_KEYS if group == "model" else ()
+        check_kwargs(
+            builder,
+            {k: v for k, v in kwargs.items() if k not in extra},
+            group=group,
+            name=config[group]["name"],
+            given=given,
+        )
+    check_target(config["optimizer"].get("_target_"), key="optimizer")
+    for group in ("callbacks", "logger"):
+        for name, node in (config.get(group) or {}).items():
+            check_target((node or {}).get("_target_"), key=f"{group}.{name}")
     trainer = config["trainer"]
     positive("trainer.epochs", trainer.get("epochs"), int)
     positive("trainer.steps_per_epoch", trainer.get("steps_per_epoch"), int, allow_none=True)

@@ -15,14 +15,11 @@ import hydra
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from kerasrun.config import conf_dir, plain, register_resolvers, validate
+from kerasrun.config import FINE_TUNE_KEYS, conf_dir, plain, register_resolvers, validate
 from kerasrun.errors import ConfigError
 
 log = logging.getLogger("kerasrun")
 register_resolvers()
-
-# Keys of a model config that drive the book's second, fine-tuning phase (not the builder).
-FINE_TUNE_KEYS = ("unfreeze_from", "fine_tune_epochs", "fine_tune_learning_rate")
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="train", version_base="1.3")
@@ -141,7 +138,7 @@ def _train(config, run_dir, start):
         shuffle=False,
     )  # the pipeline shuffles
     bar = sys.stdout.isatty()
-    steps_shown = steps or _cardinality(data.train_dataset)
+    steps_shown = steps or _steps_per_pass(data, config["data"].get("batch_size"))
     history = model.fit(
         train_dataset,
         epochs=epochs,
@@ -204,9 +201,12 @@ def _count_trainable(model):
     return sum(int(w.numpy().size) for w in model.trainable_weights)
 
 
-def _cardinality(dataset):
-    n = int(dataset.cardinality())
-    return n if n > 0 else None
+def _steps_per_pass(data, batch_size):
+    """Batches in one pass over the training data, for the progress bar (None if unknown)."""
+    n = int(data.train_dataset.cardinality())
+    if n > 0:
+        return n
+    return -(-data.sizes["train"] // batch_size) if batch_size else None  # skip-bad-files: unknown
 
 
 def _one_line(error):

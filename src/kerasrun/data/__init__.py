@@ -1,4 +1,4 @@
-"""The data registry: `data=<name>` selects `conf/data/<name>.yaml`, whose `name:` selects a builder here.
+"""The data registry: `data=<name>` selects `conf/data/<name>.yaml`; its `name:` picks a builder.
 
 Every builder takes plain keyword arguments (its signature is its schema) and returns a
 `DataBundle`. TensorFlow is imported inside the builders, not at import time.

@@ -1,0 +1,91 @@
+"""The real conf/, composed with Hydra's compose API: every option of every group."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from kerasrun.callbacks import ALLOWED_PREFIXES
+from kerasrun.config import conf_dir, register_resolvers
+from kerasrun.data import DATASETS
+from kerasrun.models import MODELS
+
+CONF = conf_dir()
+GROUPS = ["data", "model", "optimizer", "trainer", "callbacks", "logger", "debug", "experiment"]
+
+
+def options(group):
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.fixture
+def compose_train():
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        yield lambda *overrides: compose(
+            "train", overrides=list(overrides), return_hydra_config=True
+        )
+    GlobalHydra.instance().clear()
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_option_of_every_group_composes(compose_train, group):
+    assert options(group), f"conf/{group}/ is empty"
+    for option in options(group):
+        value = f"[{option}]" if group in ("callbacks", "logger") else option
+        cfg = compose_train(f"{group}={value}")
+        # Resolve everything but the hydra: interpolations (filled in at run time).
+        OmegaConf.to_container(cfg.data, resolve=True)
+        OmegaConf.to_container(cfg.model, resolve=True)
+
+
+@pytest.mark.parametrize("group, registry", [("data", DATASETS), ("model", MODELS)])
+def test_file_stem_name_and_registry_key_are_the_same(group, registry):
+    for option in options(group):
+        assert OmegaConf.load(CONF / group / f"{option}.yaml").name == option
+    assert set(options(group)) == set(registry)
+
+
+def test_every_target_is_on_the_allowlist():
+    for path in CONF.rglob("*.yaml"):
+        for line in path.read_text().splitlines():
+            if line.strip().startswith("_target_:"):
+                target = line.split(":", 1)[1].strip()
+                assert target.startswith(ALLOWED_PREFIXES), f"{path}: {target}"
+
+
+def test_default_is_the_offline_digits_run(compose_train):
+    cfg = compose_train()
+    assert cfg.data.name == "digits" and cfg.model.name == "convnet"
+    assert cfg.trainer.precision == "auto" and cfg.trainer.jit_compile == "auto"
+    assert "runs/" in cfg.hydra.run.dir and cfg.data.name in cfg.hydra.run.dir
+
+
+def test_experiments_select_the_books_settings(compose_train):
+    cfg = compose_train("experiment=catsdogs_aug_dropout")
+    assert (cfg.data.name, cfg.model.name, cfg.model.dropout) == ("cats_dogs", "small_convnet", 0.5)
+    assert cfg.optimizer.learning_rate == pytest.approx(1e-4)
+    assert (cfg.trainer.epochs, cfg.trainer.steps_per_epoch, cfg.data.batch_size) == (100, 100, 32)
+    cfg = compose_train("experiment=vgg16_finetune")
+    assert cfg.model.unfreeze_from == "block5_conv1"
+    assert cfg.model.fine_tune_learning_rate == pytest.approx(1e-5)
+
+
+def test_each_experiment_quotes_the_book():
+    for path in (CONF / "experiment").glob("*.yaml"):
+        header = path.read_text().split("defaults:")[0]
+        assert "Book" in header or "Deck" in header, path
+        assert "%" in header or "0." in header, f"{path} quotes no figure"
+
+
+def test_struct_mode_rejects_typos(compose_train):
+    with pytest.raises(Exception, match="epoch"):
+        compose_train("trainer.epoch=3")
+
+
+def test_conf_is_shipped_inside_the_wheel():
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert '"conf" = "kerasrun/conf"' in pyproject
