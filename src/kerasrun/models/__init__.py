@@ -1,4 +1,4 @@
-"""The model registry: `model=<name>` selects `conf/model/<name>.yaml`, whose `name:` selects a builder here.
+"""The model registry: `model=<name>` selects `conf/model/<name>.yaml`; its `name:` picks a builder.
 
 A builder takes `input_shape`, `task` (a `kerasrun.tasks.Task`) and the keys of its YAML
 file as keyword arguments, and returns an uncompiled `keras.Model`.
@@ -21,7 +21,9 @@ MODELS = {
 def build_model(name, *, input_shape, task, **kwargs):
     """Builds model `name` for `input_shape` and `task` from its plain config (without `name`)."""
     builder = lookup(MODELS, name, group="model")
-    return call_builder(builder, kwargs, group="model", name=name, input_shape=input_shape, task=task)
+    return call_builder(
+        builder, kwargs, group="model", name=name, input_shape=input_shape, task=task
+    )
 
 
 __all__ = ["MODELS", "build_model"]
