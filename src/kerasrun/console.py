@@ -60,6 +60,35 @@ def _add_leaf(branch, key, value):
     branch.add(f"{key}: [green]{'null' if value is None else value}[/green]", highlight=False)
 
 
+def describe_runtime(rt):
+    """`Runtime: CPU · float32 · XLA off · strategy default (1 replica)`."""
+    replicas = f"{rt.num_replicas} replica{'s' if rt.num_replicas > 1 else ''}"
+    xla = "on" if rt.jit_compile else "off"
+    return (
+        f"Runtime: {rt.devices} · {rt.precision} · XLA {xla} · strategy {rt.strategy} ({replicas})"
+    )
+
+
+def describe_data(data):
+    """`Data: <source> · train 2000 · validation 500 · test 500 · 2 classes · input 150x150x3`."""
+    sizes = " · ".join(f"{split} {n}" for split, n in data.sizes.items())
+    shape = "x".join(map(str, data.input_shape))
+    return f"Data: {data.source} · {sizes} · {data.num_classes} classes · input {shape}"
+
+
+def describe_model(model, name):
+    """`Model: small_convnet · 3,453,121 parameters (3,453,121 trainable)`."""
+    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+    return f"Model: {name} · {model.count_params():,} parameters ({trainable:,} trainable)"
+
+
+def one_line(error, with_type=True):
+    """The first line of an exception's message, for logs and metrics.json."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else ""
+    return f"{type(error).__name__}: {text}" if with_type else text
+
+
 def format_logs(logs):
     """`loss 0.2134 · accuracy 0.9312 · val_loss ...` with the learning rate last."""
     parts = [f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate" and _is_number(v)]

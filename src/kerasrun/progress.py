@@ -25,7 +25,7 @@ class EpochProgress(keras.callbacks.Callback):
         phase: a prefix such as "fine-tune" for the second phase of transfer learning.
     """
 
-    def __init__(self, epochs, steps=None, bar=False, phase=""):
+    def __init__(self, epochs, *, steps=None, bar=False, phase=""):
         super().__init__()
         self.epochs, self.steps, self.bar, self.phase = epochs, steps, bar, phase
         self._progress = None

@@ -16,7 +16,7 @@ def lower_is_better(metric):
     return any(word in metric for word in ("loss", "mae", "mse", "error"))
 
 
-def final_metrics(history, *, monitor, test=None, wall_time_s=0.0, status="finished"):
+def final_metrics(history, *, monitor, test=None, wall_time_s=0.0):
     """Flat metrics in Keras names: the last epoch's, the best validation ones, the test ones.
 
     Args:
@@ -35,6 +35,8 @@ def final_metrics(history, *, monitor, test=None, wall_time_s=0.0, status="finis
         metrics["best_epoch"] = history[monitor].index(best) + 1
     metrics.update({f"test_{k}": float(v) for k, v in (test or {}).items()})
     epochs = len(next(iter(history.values()), []))
+    # TerminateOnNaN stops at the first NaN loss: the run is over, but it did not finish.
+    status = "stopped_nan" if not all(map(math.isfinite, history.get("loss", []))) else "finished"
     metrics.update(epochs=epochs, wall_time_s=round(wall_time_s, 2), status=status)
     return metrics
 
@@ -45,6 +47,28 @@ def write_json(path, data):
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n")
     os.replace(tmp, path)
+
+
+def write_yaml(path, data):
+    """Writes `data` as YAML atomically (see `write_json`)."""
+    from omegaconf import OmegaConf
+
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(OmegaConf.to_yaml(data))
+    os.replace(tmp, path)
+
+
+def write_failure(path, error, wall_time_s):
+    """Records in metrics.json how a run ended early: `failed` or `interrupted` (Ctrl-C)."""
+    from kerasrun.console import one_line
+
+    if not Path(path).parent.is_dir():
+        return
+    status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+    write_json(
+        path, {"status": status, "error": one_line(error), "wall_time_s": round(wall_time_s, 2)}
+    )
 
 
 def objective(metrics, optimized_metric):

@@ -267,6 +267,7 @@ def bundle_from_arrays(
         class_names=list(class_names),
         sizes=sizes,
         source=source,
+        batch_size=batch_size,
     )
 
 

@@ -18,6 +18,7 @@ class DataBundle:
         class_names: one name per class index (empty for regression).
         sizes: examples per split, e.g. `{"train": 2000, "validation": 500, "test": 500}`.
         source: where the data came from, in words, for the console and `config.yaml`.
+        batch_size: examples per batch.
     """
 
     train_dataset: object
@@ -28,7 +29,15 @@ class DataBundle:
     class_names: list = field(default_factory=list)
     sizes: dict = field(default_factory=dict)
     source: str = ""
+    batch_size: int = 0
 
     @property
     def num_classes(self):
         return len(self.class_names)
+
+    @property
+    def steps_per_pass(self):
+        """Batches in one pass over the training data (`None` if unknown)."""
+        if not self.batch_size:
+            return None
+        return -(-self.sizes.get("train", 0) // self.batch_size)  # ceil

@@ -330,4 +330,5 @@ def bundle_from_files(
         class_names=list(class_names),
         sizes=sizes,
         source=source,
+        batch_size=batch_size,
     )
