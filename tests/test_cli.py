@@ -175,19 +175,22 @@ def test_sweep_gives_each_job_its_own_directory_and_a_fresh_keras_session(tmp_pa
 
 @pytest.mark.skipif(not CATS_AND_DOGS.is_dir(), reason="../shared/data is not here")
 @pytest.mark.slow
-def test_cats_dogs_on_the_real_photos(tmp_path):
+def test_vgg16_on_the_real_cats_and_dogs_photos(tmp_path):
+    """The real JPEGs through the cats_dogs loader and a VGG16 (random weights: no download)."""
     result = run_train(
         "data=cats_dogs",
         f"data.root={CATS_AND_DOGS}",
         "data.image_size=[32,32]",
-        "model=convnet",
+        "model=vgg16_feature_extraction",
+        "model.weights=null",
         "debug=default",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = read_metrics(only_run_dir(tmp_path))
     assert metrics["status"] == "finished" and 0.0 <= metrics["test_accuracy"] <= 1.0
-    assert "train 2000" in result.stdout and "test 500" in result.stdout
+    assert "train 2000 · validation 500 · test 500 · 2 classes" in result.stdout
+    assert "Warning" not in result.stdout + result.stderr
 
 
 def test_two_runs_in_the_same_second_never_share_a_directory(tmp_path):

@@ -9,6 +9,7 @@ train --help                              # every config group and its options
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import hydra
@@ -107,6 +108,9 @@ def train(config, run_dir):
     # 5. Fit. With steps_per_epoch the data repeats, like the book's endless generators.
     epochs, steps = trainer["epochs"], trainer["steps_per_epoch"]
     train_dataset = data.train_dataset.repeat() if steps else data.train_dataset
+    # Skipping bad files leaves tf.data's length unknown, so Keras learns the epoch ends when
+    # the data does, and warns about it: that is the expected end of a pass, not a problem.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
     fit = dict(
         validation_data=data.validation_dataset,
         steps_per_epoch=steps,
