@@ -193,6 +193,28 @@ def test_vgg16_on_the_real_cats_and_dogs_photos(tmp_path):
     assert "Warning" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "setting, saved",
+    [
+        ("trainer.precision=mixed_bfloat16", "precision: mixed_bfloat16"),
+        ("trainer.jit_compile=true", "jit_compile: true"),
+    ],
+)
+def test_explicit_precision_and_xla_are_applied_and_saved(tmp_path, setting, saved):
+    """`auto` is float32/no XLA here; asking explicitly must still work (what a GPU gets)."""
+    result = run_train(setting, "debug=default", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = only_run_dir(tmp_path)
+    assert saved in (run / "config.yaml").read_text()
+    import keras
+    import numpy as np
+
+    model = keras.models.load_model(run / "model.keras")
+    predictions = model.predict(np.zeros((2, 8, 8, 1), "float32"), verbose=0)
+    assert predictions.dtype == np.float32  # the head stays float32 under mixed precision
+
+
 def test_two_runs_in_the_same_second_never_share_a_directory(tmp_path):
     from kerasrun.config import unique_dir
 
