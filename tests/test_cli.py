@@ -122,6 +122,8 @@ def test_image_folder_learns_a_separable_problem(tmp_path):
 
 @pytest.mark.slow
 def test_vgg16_finetune_runs_both_phases_as_one_curve(tmp_path, cats_dogs_filtered):
+    # Early stopping that must fire after epoch 2 of phase 1 (no val_loss gain of 10):
+    # phase 2 still runs, and its epochs follow on from where phase 1 stopped.
     result = run_train(
         "model=vgg16_finetune",
         "model.weights=null",
@@ -129,18 +131,23 @@ def test_vgg16_finetune_runs_both_phases_as_one_curve(tmp_path, cats_dogs_filter
         f"data.root={cats_dogs_filtered}",
         "data.image_size=[32,32]",
         "data.batch_size=8",
-        "trainer.epochs=1",
+        "trainer.epochs=4",
         "model.fine_tune_epochs=1",
+        "callbacks=[model_checkpoint,early_stopping]",
+        "callbacks.early_stopping.patience=0",
+        "+callbacks.early_stopping.min_delta=10",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     run = only_run_dir(tmp_path)
-    assert read_metrics(run)["epochs"] == 2
+    assert read_metrics(run)["epochs"] == 3
     assert "Fine-tuning from block5_conv1" in result.stdout
-    # One continuous curve: epoch 0 from phase 1, epoch 1 from phase 2.
-    assert [step for step, _ in scalars(run / "tensorboard" / "train")["epoch_loss"]] == [0, 1]
-    lrs = [value for _, value in scalars(run / "tensorboard" / "train")["epoch_learning_rate"]]
-    assert lrs == [pytest.approx(1e-3), pytest.approx(1e-5)]
+    assert "fine-tune Epoch 3/3" in result.stdout
+    # One continuous curve: epochs 0-1 from phase 1, epoch 2 from phase 2.
+    train_scalars = scalars(run / "tensorboard" / "train")
+    assert [step for step, _ in train_scalars["epoch_loss"]] == [0, 1, 2]
+    lrs = [value for _, value in train_scalars["epoch_learning_rate"]]
+    assert lrs == [pytest.approx(1e-3), pytest.approx(1e-3), pytest.approx(1e-5)]
 
     import keras
 

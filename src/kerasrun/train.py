@@ -7,6 +7,7 @@ train --help                              # every config group and its options
 """
 
 import logging
+import math
 import sys
 import time
 import warnings
@@ -127,19 +128,21 @@ def train(config, run_dir):
     ).history
 
     # 6. Fine-tuning (the book's 5.3.2): unfreeze the top of the conv base, recompile with a
-    # low learning rate, train on. initial_epoch keeps TensorBoard's curves continuous.
-    if fine_tune["unfreeze_from"] and not model.stop_training:
+    # low learning rate, train on. initial_epoch keeps TensorBoard's curves continuous, also
+    # when early stopping ended phase 1 early; only a diverged (NaN) phase 1 ends the run.
+    done = len(history.get("loss", []))
+    if fine_tune["unfreeze_from"] and all(map(math.isfinite, history.get("loss", []))):
         trainable = unfreeze_from(model, fine_tune["unfreeze_from"])
         log.info(
             f"Fine-tuning from {fine_tune['unfreeze_from']}: {trainable} trainable weight "
             f"tensors, learning rate {fine_tune['fine_tune_learning_rate']}"
         )
         compile_model(learning_rate=fine_tune["fine_tune_learning_rate"])
-        total = epochs + fine_tune["fine_tune_epochs"]
+        total = done + fine_tune["fine_tune_epochs"]
         more = model.fit(
             train_dataset,
             epochs=total,
-            initial_epoch=epochs,
+            initial_epoch=done,
             **fit,
             callbacks=callbacks + [EpochProgress(total, **progress, phase="fine-tune")],
         )
