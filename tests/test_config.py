@@ -45,7 +45,8 @@ def test_every_option_of_every_group_composes(compose_train, group):
 @pytest.mark.parametrize("group, registry", [("data", DATASETS), ("model", MODELS)])
 def test_file_stem_name_and_registry_key_are_the_same(group, registry):
     for option in options(group):
-        assert OmegaConf.load(CONF / group / f"{option}.yaml").name == option
+        config = OmegaConf.load(CONF / group / f"{option}.yaml")
+        assert config.get(group, config).name == option  # `# @package _global_` nests it
     assert set(options(group)) == set(registry)
 
 
@@ -72,6 +73,21 @@ def test_experiments_select_the_books_settings(compose_train):
     cfg = compose_train("experiment=vgg16_finetune")
     assert cfg.model.unfreeze_from == "block5_conv1"
     assert cfg.model.fine_tune_learning_rate == pytest.approx(1e-5)
+
+
+def test_vgg16_finetune_alone_is_the_books_whole_recipe(compose_train):
+    """`train model=vgg16_finetune data=cats_dogs`: the book's 5.3 in one command."""
+    cfg = compose_train("model=vgg16_finetune", "data=cats_dogs")
+    assert cfg.optimizer.learning_rate == pytest.approx(2e-5) and cfg.trainer.epochs == 30
+    assert (
+        cfg.data.augment.rotation == pytest.approx(0.111) and cfg.data.augment.flip == "horizontal"
+    )
+    assert (cfg.model.unfreeze_from, cfg.model.fine_tune_epochs) == ("block5_conv1", 100)
+    # The command line still wins over what the model option brings.
+    cfg = compose_train("model=vgg16_finetune", "optimizer.learning_rate=1e-4", "data.augment=null")
+    assert cfg.optimizer.learning_rate == pytest.approx(1e-4) and cfg.data.augment is None
+    cfg = compose_train("experiment=deck_vgg16_224")
+    assert cfg.data.augment.rotation is None  # the deck does not rotate
 
 
 def test_each_experiment_quotes_the_book():

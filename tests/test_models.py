@@ -331,13 +331,19 @@ def test_importing_the_registry_does_not_import_tensorflow():
 YAML_FILES = sorted(CONF_MODEL.glob("*.yaml"))
 
 
+def model_node(path):
+    """The model keys of a conf/model file (`# @package _global_` files nest them in `model:`)."""
+    config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    return config["model"] if path.read_text().startswith("# @package _global_") else config
+
+
 def test_every_registered_model_has_a_yaml_file():
     assert {path.stem for path in YAML_FILES} == set(MODELS)
 
 
 @pytest.mark.parametrize("path", YAML_FILES, ids=[p.stem for p in YAML_FILES])
 def test_yaml_keys_are_the_builders_arguments(path):
-    config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    config = model_node(path)
     name = config.pop("name")
     assert name == path.stem
     parameters = inspect.signature(MODELS[name]).parameters
@@ -354,8 +360,8 @@ def test_yaml_keys_are_the_builders_arguments(path):
 
 
 def test_vgg16_finetune_yaml_holds_the_books_phase_2():
-    config = OmegaConf.load(CONF_MODEL / "vgg16_finetune.yaml")
-    assert config.unfreeze_from == "block5_conv1"
-    assert config.fine_tune_epochs == 100
-    assert config.fine_tune_learning_rate == 1e-5
-    assert OmegaConf.load(CONF_MODEL / "pretrained.yaml").unfreeze_from is None
+    config = model_node(CONF_MODEL / "vgg16_finetune.yaml")
+    assert config["unfreeze_from"] == "block5_conv1"
+    assert config["fine_tune_epochs"] == 100
+    assert config["fine_tune_learning_rate"] == 1e-5
+    assert model_node(CONF_MODEL / "pretrained.yaml")["unfreeze_from"] is None
