@@ -451,6 +451,7 @@ def served_zip(tmp_path, cats_dogs_filtered, monkeypatch):
     (site / "cats_and_dogs_filtered.zip").write_bytes(buffer.getvalue())
     (site / "not_a_dataset.zip").write_bytes(_zip_of({"readme.txt": b"hello"}))
     server = _Server(site)
+    server.size = len(buffer.getvalue())
     yield server, hashlib.sha256(buffer.getvalue()).hexdigest()
     server.close()
 
@@ -469,7 +470,13 @@ def test_cats_dogs_download(tmp_path, served_zip):
     cache = tmp_path / "keras_home"
     for _ in range(2):  # the second build uses the cached zip and extraction
         bundle = build_data(
-            "cats_dogs", url=url, sha256=sha256, cache_dir=str(cache), image_size=[8, 8], seed=0
+            "cats_dogs",
+            url=url,
+            sha256=sha256,
+            size=server.size,
+            cache_dir=str(cache),
+            image_size=[8, 8],
+            seed=0,
         )
         assert bundle.sizes == {"train": 32, "validation": 8, "test": 8}
     assert server.httpd.requests == 1
@@ -479,12 +486,29 @@ def test_cats_dogs_download(tmp_path, served_zip):
     assert len(collect(bundle.validation_dataset)[1]) == 8
 
 
+def test_a_partial_download_in_the_cache_is_downloaded_again(tmp_path, served_zip):
+    server, _ = served_zip
+    cache = tmp_path / "keras_home"
+    (cache / "datasets").mkdir(parents=True)
+    (cache / "datasets" / "cats_and_dogs_filtered.zip").write_bytes(b"PK\x03\x04 cut short")
+    url = f"{server.url}/cats_and_dogs_filtered.zip"
+    bundle = build_data(
+        "cats_dogs", url=url, size=server.size, cache_dir=str(cache), image_size=[8, 8]
+    )
+    assert bundle.sizes["train"] == 32 and server.httpd.requests == 1
+
+
 def test_cats_dogs_download_errors(tmp_path, served_zip):
     server, sha256 = served_zip
     cache = tmp_path / "keras_home"
     url = f"{server.url}/cats_and_dogs_filtered.zip"
+    with pytest.raises(ConfigError, match="data.size") as error:
+        build_data("cats_dogs", url=url, size=server.size + 1, cache_dir=str(cache))
+    assert f"{server.size:,} bytes" in str(error.value)
+    assert not (cache / "datasets" / "cats_and_dogs_filtered.zip").exists()
+
     with pytest.raises(ConfigError, match="data.sha256") as error:
-        build_data("cats_dogs", url=url, sha256="0" * 64, cache_dir=str(cache))
+        build_data("cats_dogs", url=url, sha256="0" * 64, size=None, cache_dir=str(cache))
     assert sha256 in str(error.value)  # tells the actual hash
     assert not (cache / "datasets" / "cats_and_dogs_filtered.zip").exists()
 
@@ -493,13 +517,15 @@ def test_cats_dogs_download_errors(tmp_path, served_zip):
         port = s.getsockname()[1]
     dead = f"http://127.0.0.1:{port}/cats_and_dogs_filtered.zip"
     with pytest.raises(ConfigError) as error:
-        build_data("cats_dogs", url=dead, cache_dir=str(cache))
+        build_data("cats_dogs", url=dead, size=None, cache_dir=str(cache))
     message = str(error.value)
     assert dead in message and "data.root=" in message
     assert str(cache / "datasets" / "cats_and_dogs_filtered.zip") in message
 
     with pytest.raises(ConfigError, match="cats_and_dogs_filtered layout"):
-        build_data("cats_dogs", url=f"{server.url}/not_a_dataset.zip", cache_dir=str(cache))
+        build_data(
+            "cats_dogs", url=f"{server.url}/not_a_dataset.zip", size=None, cache_dir=str(cache)
+        )
 
 
 # --- config errors ---------------------------------------------------------------------------

@@ -33,12 +33,14 @@ def cache_folder(cache_dir=None):
     return base / "datasets"
 
 
-def get_file(url, *, sha256=None, cache_dir=None, extract=False, instead=""):
+def get_file(url, *, sha256=None, size=None, cache_dir=None, extract=False, instead=""):
     """Downloads `url` once into the Keras cache and returns the local path.
 
     Args:
         url: where to download from.
         sha256: expected sha256 of the file, or `None` to skip the check.
+        size: expected size in bytes, or `None`. Checked whether or not `sha256` is known,
+            so a partial download (or a cached file cut short) is never trusted.
         cache_dir: Keras's `cache_dir` (the file goes to `<cache_dir>/datasets/`).
         extract: also extract the zip/tar archive into `<name>_extracted/` next to it (the
             folder name `keras.utils.get_file(extract=True)` uses) and return that folder.
@@ -57,6 +59,8 @@ def get_file(url, *, sha256=None, cache_dir=None, extract=False, instead=""):
     folder = cache_folder(cache_dir)
     target = folder / fname
     hash_kwargs = {"file_hash": sha256, "hash_algorithm": "sha256"} if sha256 else {}
+    if size and target.is_file() and target.stat().st_size != size:
+        target.unlink()  # a partial or stale file in the cache: download it again
     try:
         keras.utils.get_file(
             fname=fname,
@@ -80,6 +84,14 @@ def get_file(url, *, sha256=None, cache_dir=None, extract=False, instead=""):
             f"Could not download {url} ({reason}). Received: data.url={url!r}. Offline? "
             f"Download it by hand to {target}{', or ' + instead if instead else ''}."
         ) from e
+    if size and target.stat().st_size != size:
+        actual = target.stat().st_size
+        target.unlink()
+        raise ConfigError(
+            f"The file downloaded from {url} has {actual:,} bytes, not {size:,} (it was deleted). "
+            f"Received: data.size={size!r}. Try again (a cut connection?), check the URL, or "
+            "fix data.size (null skips the check)."
+        )
     return _extract(target, url) if extract else target
 
 
