@@ -486,6 +486,17 @@ def test_cats_dogs_download(tmp_path, served_zip):
     assert len(collect(bundle.validation_dataset)[1]) == 8
 
 
+def test_cats_dogs_train_fraction_keeps_a_seeded_quarter_of_each_class(cats_dogs_filtered):
+    quarter = build_data(
+        "cats_dogs", root=str(cats_dogs_filtered), image_size=[8, 8], train_fraction=0.25, seed=3
+    )
+    assert quarter.sizes == {"train": 8, "validation": 8, "test": 8}
+    labels = collect(quarter.train_dataset)[1]
+    assert sorted(labels.tolist()) == [0] * 4 + [1] * 4
+    with pytest.raises(ConfigError, match="data.train_fraction"):
+        build_data("cats_dogs", root=str(cats_dogs_filtered), train_fraction=0)
+
+
 def test_a_partial_download_in_the_cache_is_downloaded_again(tmp_path, served_zip):
     server, _ = served_zip
     cache = tmp_path / "keras_home"
