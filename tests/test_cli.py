@@ -150,11 +150,9 @@ def test_vgg16_finetune_runs_both_phases_as_one_curve(tmp_path, cats_dogs_filter
     # The book's 2e-5 while the head trains on the frozen base, then 1e-5 for fine-tuning.
     assert lrs == [pytest.approx(2e-5), pytest.approx(2e-5), pytest.approx(1e-5)]
 
-    import keras
+    from kerasrun.models import load_model
 
-    from kerasrun.models.pretrained import custom_objects
-
-    model = keras.models.load_model(run / "model.keras", custom_objects=custom_objects())
+    model = load_model(run / "model.keras")
     conv_base = model.get_layer("conv_base")
     trainable = [layer.name for layer in conv_base.layers if layer.trainable and layer.weights]
     assert trainable == ["block5_conv1", "block5_conv2", "block5_conv3"]

@@ -26,4 +26,15 @@ def build_model(name, *, input_shape, task, **kwargs):
     )
 
 
-__all__ = ["MODELS", "build_model"]
+def load_model(path):
+    """Loads a `.keras` file written by `train`, in safe mode (no Lambda or arbitrary code).
+
+    Pretrained models hold kerasrun's preprocessing layer, which Keras can only rebuild once
+    it is registered: this registers it first.
+    """
+    import keras
+
+    return keras.models.load_model(path, custom_objects=pretrained.custom_objects(), safe_mode=True)
+
+
+__all__ = ["MODELS", "build_model", "load_model"]
