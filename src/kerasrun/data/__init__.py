@@ -5,7 +5,7 @@ Every builder takes plain keyword arguments (its signature is its schema) and re
 """
 
 from kerasrun.config import call_builder, lookup
-from kerasrun.data import arrays, folders
+from kerasrun.data import arrays, folders, keras_text
 from kerasrun.data.bundle import DataBundle
 
 DATASETS = {
@@ -15,6 +15,9 @@ DATASETS = {
     "cifar10": arrays.cifar10,
     "image_folder": folders.image_folder,
     "cats_dogs": folders.cats_dogs,
+    "imdb": keras_text.imdb,
+    "reuters": keras_text.reuters,
+    "boston_housing": keras_text.boston_housing,
 }
 
 

@@ -5,13 +5,15 @@ file as keyword arguments, and returns an uncompiled `keras.Model`.
 """
 
 from kerasrun.config import call_builder, lookup
-from kerasrun.models import convnets, pretrained
+from kerasrun.models import convnets, dense, pretrained
 
 MODELS = {
     "convnet": convnets.convnet,
     "small_convnet": convnets.small_convnet,
     "mnist_convnet": convnets.mnist_convnet,
     "pretrained": pretrained.pretrained,
+    "mlp": dense.mlp,
+    "embedding_flatten": dense.embedding_flatten,
     # One builder, two recipes: vgg16_finetune.yaml adds the keys of the book's phase 2.
     "vgg16_feature_extraction": pretrained.vgg16,
     "vgg16_finetune": pretrained.vgg16,

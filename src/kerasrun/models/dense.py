@@ -1,0 +1,126 @@
+"""Densely connected networks: the book's chapter 3 and 4 vector models and 6.1.2's embedding.
+
+`mlp` takes vectors (IMDB and Reuters multi-hot, Boston Housing's standardized features);
+`embedding_flatten` takes padded sequences of word indices. The last layer is always
+`task.head()`.
+"""
+
+from kerasrun.errors import ConfigError, require
+from kerasrun.models.convnets import check_rate
+
+
+def _check_units(units):
+    """The list of widths in `units`, or a `ConfigError`."""
+    units = list(units) if isinstance(units, (list, tuple)) else units
+    require(
+        isinstance(units, list)
+        and all(isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in units),
+        "`model.units` must be a list of positive integers, one Dense layer each. "
+        f"Received: model.units={units!r}. For example: model.units=[16,16].",
+    )
+    return units
+
+
+def mlp(*, input_shape, task, units=(16, 16), activation="relu", dropout=0.0, l2=0.0):
+    """A stack of Dense layers on vectors.
+
+    One Dense(u, activation) [→ Dropout] per entry of `units`, then the head. The book's models:
+
+    | experiment          | units      | other              | task            | parameters |
+    |---------------------|------------|--------------------|-----------------|------------|
+    | imdb_dense (3.4)    | [16, 16]   |                    | binary, 10000-d | 160,305    |
+    | reuters_dense (3.5) | [64, 64]   |                    | 46 classes      | 647,214    |
+    | reuters_bottleneck  | [64, 4]    |                    | 46 classes      | 640,554    |
+    | boston (3.6)        | [64, 64]   |                    | regression, 13  | 5,121      |
+    | imdb_capacity_small | [4, 4]     |                    | binary          | 40,029     |
+    | imdb_capacity_big   | [512, 512] |                    | binary          | 5,383,681  |
+    | imdb_l2 (4.4.2)     | [16, 16]   | l2=0.001           | binary          | 160,305    |
+    | imdb_dropout (4.4.3)| [16, 16]   | dropout=0.5        | binary          | 160,305    |
+
+    Args:
+        units: the width of each hidden Dense layer; [] connects the input to the head.
+        activation: of the hidden layers, e.g. `"relu"`.
+        dropout: rate of the Dropout after each hidden layer; 0 leaves it out.
+        l2: the L2 penalty of the hidden layers' kernels (the book's `l2(0.001)`); 0 = none.
+    """
+    import keras
+    from keras import layers
+
+    input_shape = tuple(input_shape)
+    require(
+        len(input_shape) == 1,
+        "model=mlp takes vectors (data=imdb, reuters, boston_housing); for images use "
+        f"model=convnet. Received: input_shape={list(input_shape)}.",
+    )
+    units = _check_units(units)
+    check_rate("model.dropout", dropout)
+    require(
+        isinstance(l2, (int, float)) and not isinstance(l2, bool) and l2 >= 0,
+        "`model.l2` must be a non-negative L2 penalty, 0 meaning none. "
+        f"Received: model.l2={l2!r}. Use e.g. model.l2=0.001 (the book's) or 0.",
+    )
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(
+            "`model.activation` must name a Keras activation, e.g. relu or tanh. "
+            f"Received: model.activation={activation!r}."
+        ) from error
+
+    model = keras.Sequential([keras.Input(shape=input_shape)], name="mlp")
+    for width in units:
+        regularizer = keras.regularizers.l2(l2) if l2 > 0 else None
+        model.add(layers.Dense(width, activation=activation, kernel_regularizer=regularizer))
+        if dropout > 0:
+            model.add(layers.Dropout(dropout))
+    model.add(task.head())
+    return model
+
+
+def embedding_flatten(*, input_shape, task, num_words=10000, embedding_dim=8, units=()):
+    """The book's 6.1.2: Embedding → Flatten → [Dense(u, relu) ...] → head.
+
+    Takes int32 word indices of shape `(maxlen,)`. With maxlen 20 and a binary task it is
+    `imdb_embedding_flatten`: Embedding(10000, 8) → Flatten → Dense(1, sigmoid), 80,161
+    parameters.
+
+    Args:
+        num_words: the vocabulary size: indices must be below it (the data's `num_words`).
+        embedding_dim: the size of each word vector.
+        units: the width of each hidden Dense(relu) after Flatten; [] = none (the book's).
+    """
+    import keras
+    from keras import layers
+
+    input_shape = tuple(input_shape)
+    require(
+        len(input_shape) == 1,
+        "model=embedding_flatten takes sequences of word indices of shape (maxlen,), e.g. "
+        f"data=imdb with a maxlen. Received: input_shape={list(input_shape)}.",
+    )
+    require(
+        isinstance(num_words, int) and not isinstance(num_words, bool) and num_words > 0,
+        "`model.num_words` must be a positive vocabulary size, the data's num_words. "
+        f"Received: model.num_words={num_words!r}. For example: model.num_words=10000.",
+    )
+    require(
+        isinstance(embedding_dim, int)
+        and not isinstance(embedding_dim, bool)
+        and embedding_dim > 0,
+        "`model.embedding_dim` must be a positive integer. "
+        f"Received: model.embedding_dim={embedding_dim!r}. For example: model.embedding_dim=8.",
+    )
+    units = _check_units(units)
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=input_shape, dtype="int32"),
+            layers.Embedding(num_words, embedding_dim),
+            layers.Flatten(),
+        ],
+        name="embedding_flatten",
+    )
+    for width in units:
+        model.add(layers.Dense(width, activation="relu"))
+    model.add(task.head())
+    return model

@@ -1,0 +1,77 @@
+"""The chapter 3, 4 and 6.1 presets through the real `train` command, on generated data.
+
+Each preset runs one debug step on a tiny file in Keras's own `imdb.npz` / `reuters.npz`
+format (`data.path=`), and one learns a separable problem for real.
+"""
+
+import numpy as np
+import pytest
+
+from cli import only_run_dir, read_metrics, run_train
+
+
+def write_keras_npz(path, *, classes, n_train=200, n_test=80, length=30, seed=0):
+    """A text dataset as Keras's imdb.npz stores it (raw word ranks, before load_data adds the
+    start mark and the offset of 3); class c often contains word 10+c."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        labels = rng.integers(0, classes, n)
+        seqs = []
+        for label in labels:
+            words = rng.integers(100, 5000, length)
+            words[rng.random(length) < 0.3] = 10 + label  # the signal
+            seqs.append(words.tolist())
+        x = np.empty(n, dtype=object)
+        x[:] = seqs
+        return x, labels.astype("int64")
+
+    x_train, y_train = split(n_train)
+    x_test, y_test = split(n_test)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+PRESETS = {
+    "imdb_dense": 2,
+    "imdb_capacity_small": 2,
+    "imdb_capacity_big": 2,
+    "imdb_l2": 2,
+    "imdb_dropout": 2,
+    "imdb_embedding_flatten": 2,
+    "reuters_dense": 46,
+    "reuters_bottleneck": 46,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_text_preset_runs_one_debug_step(tmp_path, preset):
+    data = write_keras_npz(tmp_path / "data.npz", classes=PRESETS[preset], n_train=120, n_test=20)
+    size = (
+        "data.validation_split=0.2"
+        if preset == "imdb_embedding_flatten"
+        else "data.validation_size=20"
+    )
+    result = run_train(
+        f"experiment={preset}", f"data.path={data}", size, "debug=default", cwd=tmp_path
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    metrics = read_metrics(only_run_dir(tmp_path))
+    assert metrics["status"] == "finished" and metrics["epochs"] == 1
+
+
+@pytest.mark.slow
+def test_imdb_dense_learns_a_separable_problem(tmp_path):
+    data = write_keras_npz(tmp_path / "imdb.npz", classes=2, n_train=600, n_test=100)
+    result = run_train(
+        "experiment=imdb_dense",
+        f"data.path={data}",
+        "data.validation_size=100",
+        "data.batch_size=32",
+        "trainer.epochs=5",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    metrics = read_metrics(only_run_dir(tmp_path))
+    assert metrics["test_accuracy"] >= 0.9, metrics
