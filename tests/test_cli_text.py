@@ -75,3 +75,27 @@ def test_imdb_dense_learns_a_separable_problem(tmp_path):
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     metrics = read_metrics(only_run_dir(tmp_path))
     assert metrics["test_accuracy"] >= 0.9, metrics
+
+
+@pytest.mark.slow
+def test_boston_housing_is_a_regression_with_mae(tmp_path):
+    """Keras's boston_housing.npz format (x, y): a linear signal; beat predicting the mean."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(506, 13))
+    y = x @ rng.normal(size=13) * 3 + 22
+    np.savez(tmp_path / "boston.npz", x=x, y=y)
+    result = run_train(
+        "data=boston_housing",
+        f"data.path={tmp_path / 'boston.npz'}",
+        "model=mlp",
+        "model.units=[64,64]",
+        "trainer.epochs=20",
+        cwd=tmp_path,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Warning" not in output
+    metrics = read_metrics(only_run_dir(tmp_path))
+    baseline = float(np.mean(np.abs(y - y.mean())))  # predicting the mean price
+    assert metrics["test_mae"] < baseline / 2, (metrics, baseline)
+    assert "best_val_mae" in metrics and "test_accuracy" not in metrics

@@ -14,6 +14,8 @@ import warnings
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
 from kerasrun import console, hparams, runtime
@@ -50,7 +52,11 @@ def main(cfg):
     except BaseException as e:
         write_failure(run_dir / "metrics.json", e, time.perf_counter() - start)
         raise
-    return objective(metrics, config["optimized_metric"])
+    # Only a sweeper reads the objective: a single run need not warn that a regression run
+    # has no best_val_accuracy.
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        return objective(metrics, config["optimized_metric"])
+    return None
 
 
 def train(config, run_dir):
