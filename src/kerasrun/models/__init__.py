@@ -5,7 +5,7 @@ file as keyword arguments, and returns an uncompiled `keras.Model`.
 """
 
 from kerasrun.config import call_builder, lookup
-from kerasrun.models import convnets, dense, pretrained
+from kerasrun.models import convnets, dense, pretrained, sequence
 
 MODELS = {
     "convnet": convnets.convnet,
@@ -14,6 +14,12 @@ MODELS = {
     "pretrained": pretrained.pretrained,
     "mlp": dense.mlp,
     "embedding_flatten": dense.embedding_flatten,
+    "simple_rnn": sequence.simple_rnn,
+    "lstm": sequence.lstm,
+    "gru": sequence.gru,
+    "conv1d": sequence.conv1d,
+    "conv1d_gru": sequence.conv1d_gru,
+    "dense_timeseries": sequence.dense_timeseries,
     # One builder, two recipes: vgg16_finetune.yaml adds the keys of the book's phase 2.
     "vgg16_feature_extraction": pretrained.vgg16,
     "vgg16_finetune": pretrained.vgg16,

@@ -1,0 +1,474 @@
+"""Sequence models: the book's chapter 6.2-6.4 recurrent networks and 1D convnets.
+
+Two kinds of input:
+
+- text: int32 word indices of shape `(maxlen,)` (e.g. `data=imdb data.encoding=sequence
+  data.maxlen=500`); set `num_words` to the data's vocabulary and the model starts with
+  `Embedding(num_words, embedding_dim)`;
+- time series: float32 of shape `(timesteps, features)` (timesteps may be None); leave
+  `num_words` null and the layers read the features directly.
+
+`conv1d_gru` and `dense_timeseries` take time series only. The last layer is always
+`task.head()`.
+"""
+
+from kerasrun.errors import ConfigError, require
+from kerasrun.models.convnets import check_rate
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_positive(key, value, example):
+    require(
+        _is_int(value) and value > 0,
+        f"`model.{key}` must be a positive integer. "
+        f"Received: model.{key}={value!r}. For example: model.{key}={example}.",
+    )
+
+
+def _check_input(input_shape, *, model, num_words, embedding_dim):
+    """The input shape as a tuple, once it fits `num_words` (text) or its absence (series)."""
+    input_shape = tuple(input_shape)
+    require(
+        num_words is None or (_is_int(num_words) and num_words > 0),
+        "`model.num_words` must be a positive vocabulary size (the data's num_words) for word "
+        "indices, or null for time series. "
+        f"Received: model.num_words={num_words!r}. For example: model.num_words=10000.",
+    )
+    _check_positive("embedding_dim", embedding_dim, 32)
+    if num_words is not None:
+        require(
+            len(input_shape) == 1,
+            f"model={model} with model.num_words={num_words} takes word indices of shape "
+            "(maxlen,), e.g. data=imdb data.encoding=sequence data.maxlen=500; for time series "
+            "of shape (timesteps, features) set model.num_words=null. "
+            f"Received: input_shape={list(input_shape)}.",
+        )
+    else:
+        require(
+            len(input_shape) == 2,
+            f"model={model} with model.num_words=null takes time series of shape (timesteps, "
+            "features); for word indices of shape (maxlen,) (data=imdb data.encoding=sequence) "
+            "set model.num_words to the data's num_words, e.g. model.num_words=10000. "
+            f"Received: model.num_words=None, input_shape={list(input_shape)}.",
+        )
+    return input_shape
+
+
+def _check_series(input_shape, *, model, text_model):
+    """The input shape as a tuple, once it is a time series `(timesteps, features)`."""
+    input_shape = tuple(input_shape)
+    require(
+        len(input_shape) == 2,
+        f"model={model} takes time series of shape (timesteps, features); for word indices "
+        f"of shape (maxlen,) use model={text_model} with model.num_words set. "
+        f"Received: input_shape={list(input_shape)}.",
+    )
+    return input_shape
+
+
+def _first_layers(input_shape, num_words, embedding_dim):
+    """`Input` [→ `Embedding`]: int32 indices for text, float32 for time series."""
+    import keras
+    from keras import layers
+
+    if num_words is None:
+        return [keras.Input(shape=input_shape)]
+    return [
+        keras.Input(shape=input_shape, dtype="int32"),
+        layers.Embedding(num_words, embedding_dim),
+    ]
+
+
+def _check_units(units):
+    """`units` as a non-empty list of widths (a plain int is one layer), or a `ConfigError`."""
+    if _is_int(units):
+        units = [units]
+    units = list(units) if isinstance(units, (list, tuple)) else units
+    require(
+        isinstance(units, list) and units and all(_is_int(u) and u > 0 for u in units),
+        "`model.units` must be a positive integer or a non-empty list of them, one recurrent "
+        f"layer each. Received: model.units={units!r}. For example: model.units=[32,64].",
+    )
+    return units
+
+
+def _check_activations(activation, count):
+    """One activation per recurrent layer: a single name for all, or a list of `count`."""
+    import keras
+
+    activations = list(activation) if isinstance(activation, (list, tuple)) else [activation]
+    require(
+        len(activations) in (1, count),
+        "`model.activation` must be one activation for every layer or a list with one per "
+        f"entry of model.units ({count}). Received: model.activation={activation!r}. "
+        "For example: model.activation=[tanh,relu].",
+    )
+    for name in activations:
+        try:
+            keras.activations.get(name)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(
+                "`model.activation` must name a Keras activation, e.g. tanh or relu, or list "
+                f"one per layer. Received: model.activation={activation!r}."
+            ) from error
+    return activations * count if len(activations) == 1 else activations
+
+
+def sequence_length(length, num_conv, kernel_size, pool_size, *, pool_last=False):
+    """The length after `num_conv` valid Conv1D layers, 0 if a sequence of `length` is too short.
+
+    A MaxPooling1D(pool_size) follows every Conv1D but the last (also the last if `pool_last`).
+    """
+    for i in range(num_conv):
+        length -= kernel_size - 1
+        if length < 1:
+            return 0
+        if i < num_conv - 1 or pool_last:
+            if length < pool_size:
+                return 0
+            length //= pool_size
+    return length
+
+
+def _check_length(input_shape, *, model, num_conv, kernel_size, pool_size, text):
+    """Fails before building when the convolutions and poolings would leave no timestep."""
+    length = input_shape[0]
+    if length is None or sequence_length(length, num_conv, kernel_size, pool_size):
+        return
+    needed = next(
+        n for n in range(1, 10**7) if sequence_length(n, num_conv, kernel_size, pool_size)
+    )
+    fix = (
+        f"Set data.maxlen to at least {needed}"
+        if text
+        else f"Use sequences of at least {needed} timesteps"
+    )
+    raise ConfigError(
+        f"model={model} needs sequences of at least {needed} steps for {num_conv} Conv1D "
+        f"layers of kernel_size {kernel_size} with MaxPooling1D({pool_size}) between them. "
+        f"Received: model.num_conv={num_conv}, model.kernel_size={kernel_size}, "
+        f"model.pool_size={pool_size}, input_shape={list(input_shape)}. {fix}, or lower "
+        "model.kernel_size, model.pool_size or model.num_conv."
+    )
+
+
+def simple_rnn(*, input_shape, task, num_words=10000, embedding_dim=32, units=32):
+    """The book's 6.2: [Embedding] → SimpleRNN(units) → head.
+
+    `imdb_simplernn`: Embedding(10000, 32) → SimpleRNN(32) → Dense(1, sigmoid), 322,113
+    parameters.
+
+    Args:
+        num_words: the vocabulary size for word indices of shape (maxlen,); null = time series
+            of shape (timesteps, features), no Embedding.
+        embedding_dim: the size of each word vector (text only).
+        units: the width of the SimpleRNN.
+    """
+    import keras
+    from keras import layers
+
+    input_shape = _check_input(
+        input_shape, model="simple_rnn", num_words=num_words, embedding_dim=embedding_dim
+    )
+    _check_positive("units", units, 32)
+    return keras.Sequential(
+        [
+            *_first_layers(input_shape, num_words, embedding_dim),
+            layers.SimpleRNN(units),
+            task.head(),
+        ],
+        name="simple_rnn",
+    )
+
+
+def _recurrent(
+    layer_class,
+    *,
+    model,
+    input_shape,
+    task,
+    num_words,
+    embedding_dim,
+    units,
+    bidirectional,
+    dropout,
+    recurrent_dropout,
+    activation,
+):
+    """[Embedding] → one `layer_class` per entry of `units` [each Bidirectional] → head."""
+    import keras
+    from keras import layers
+
+    input_shape = _check_input(
+        input_shape, model=model, num_words=num_words, embedding_dim=embedding_dim
+    )
+    units = _check_units(units)
+    require(
+        isinstance(bidirectional, bool),
+        "`model.bidirectional` must be true or false. "
+        f"Received: model.bidirectional={bidirectional!r}.",
+    )
+    check_rate("model.dropout", dropout)
+    check_rate("model.recurrent_dropout", recurrent_dropout)
+    activations = _check_activations(activation, len(units))
+
+    network = keras.Sequential(_first_layers(input_shape, num_words, embedding_dim), name=model)
+    for i, (width, function) in enumerate(zip(units, activations, strict=True)):
+        layer = layer_class(
+            width,
+            activation=function,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            return_sequences=i < len(units) - 1,
+        )
+        network.add(layers.Bidirectional(layer) if bidirectional else layer)
+    network.add(task.head())
+    return network
+
+
+def lstm(
+    *,
+    input_shape,
+    task,
+    num_words=10000,
+    embedding_dim=32,
+    units=(32,),
+    bidirectional=False,
+    dropout=0.0,
+    recurrent_dropout=0.0,
+    activation="tanh",
+):
+    """The book's 6.2.3 and 6.3.8: [Embedding] → LSTM(units[0]) → ... → head.
+
+    Every LSTM but the last returns sequences; each may be wrapped in Bidirectional.
+
+    | experiment           | settings                         | parameters |
+    |----------------------|----------------------------------|------------|
+    | imdb_lstm (6.2.3)    | num_words=10000 (the defaults)   | 328,353    |
+    | imdb_bilstm (6.3.8)  | bidirectional=true               | 336,705    |
+    | imdb_lstm_reversed   | embedding_dim=128 (reversed data)| 1,300,641  |
+
+    Args:
+        num_words: the vocabulary size for word indices of shape (maxlen,); null = time series
+            of shape (timesteps, features), no Embedding.
+        embedding_dim: the size of each word vector (text only).
+        units: the width of each stacked LSTM (a plain int is one layer).
+        bidirectional: wraps every LSTM in Bidirectional (twice the parameters).
+        dropout: the LSTMs' own input dropout rate (the same mask at every timestep).
+        recurrent_dropout: the LSTMs' dropout rate on the recurrent state.
+        activation: of every LSTM, or a list with one per entry of `units`.
+    """
+    from keras import layers
+
+    return _recurrent(
+        layers.LSTM,
+        model="lstm",
+        input_shape=input_shape,
+        task=task,
+        num_words=num_words,
+        embedding_dim=embedding_dim,
+        units=units,
+        bidirectional=bidirectional,
+        dropout=dropout,
+        recurrent_dropout=recurrent_dropout,
+        activation=activation,
+    )
+
+
+def gru(
+    *,
+    input_shape,
+    task,
+    num_words=None,
+    embedding_dim=32,
+    units=(32,),
+    bidirectional=False,
+    dropout=0.0,
+    recurrent_dropout=0.0,
+    activation="tanh",
+):
+    """The book's 6.3.5-6.3.8 on Jena (14 features): [Embedding] → GRU(units[0]) → ... → head.
+
+    Every GRU but the last returns sequences; each may be wrapped in Bidirectional.
+
+    | experiment        | settings                                                | params |
+    |-------------------|---------------------------------------------------------|--------|
+    | jena_gru          | the defaults                                            | 4,641  |
+    | jena_gru_dropout  | dropout=0.2, recurrent_dropout=0.2                      | 4,641  |
+    | jena_stacked_gru  | units=[32,64], dropout=0.1, recurrent_dropout=0.5,      | 23,489 |
+    |                   | activation=[tanh,relu]                                  |        |
+    | jena_bigru        | bidirectional=true                                      | 9,281  |
+
+    Args:
+        num_words: null = time series of shape (timesteps, features); the vocabulary size for
+            word indices of shape (maxlen,), which then go through an Embedding.
+        embedding_dim: the size of each word vector (text only).
+        units: the width of each stacked GRU (a plain int is one layer).
+        bidirectional: wraps every GRU in Bidirectional (twice the parameters).
+        dropout: the GRUs' own input dropout rate (the same mask at every timestep).
+        recurrent_dropout: the GRUs' dropout rate on the recurrent state.
+        activation: of every GRU, or a list with one per entry of `units`.
+    """
+    from keras import layers
+
+    return _recurrent(
+        layers.GRU,
+        model="gru",
+        input_shape=input_shape,
+        task=task,
+        num_words=num_words,
+        embedding_dim=embedding_dim,
+        units=units,
+        bidirectional=bidirectional,
+        dropout=dropout,
+        recurrent_dropout=recurrent_dropout,
+        activation=activation,
+    )
+
+
+def conv1d(
+    *,
+    input_shape,
+    task,
+    num_words=10000,
+    embedding_dim=128,
+    filters=32,
+    kernel_size=7,
+    pool_size=5,
+    num_conv=2,
+):
+    """The book's 6.4.3-6.4.4 1D convnet: [Embedding] → Conv1D → MaxPooling1D → ... → head.
+
+    `num_conv` Conv1D(filters, kernel_size, relu) layers with a MaxPooling1D(pool_size)
+    between each two, then GlobalMaxPooling1D.
+
+    | experiment        | settings                                        | parameters |
+    |-------------------|-------------------------------------------------|------------|
+    | imdb_conv1d       | the defaults, maxlen 500                        | 1,315,937  |
+    | jena_conv1d       | num_words=null, num_conv=3, kernel_size=5,      | 12,609     |
+    |                   | pool_size=3 on (240, 14)                        |            |
+
+    Args:
+        num_words: the vocabulary size for word indices of shape (maxlen,); null = time series
+            of shape (timesteps, features), no Embedding.
+        embedding_dim: the size of each word vector (text only).
+        filters: of every Conv1D.
+        kernel_size: the window of every Conv1D ("valid" padding).
+        pool_size: the window of every MaxPooling1D.
+        num_conv: the number of Conv1D layers.
+    """
+    import keras
+    from keras import layers
+
+    input_shape = _check_input(
+        input_shape, model="conv1d", num_words=num_words, embedding_dim=embedding_dim
+    )
+    _check_positive("filters", filters, 32)
+    _check_positive("kernel_size", kernel_size, 7)
+    _check_positive("pool_size", pool_size, 5)
+    _check_positive("num_conv", num_conv, 2)
+    _check_length(
+        input_shape,
+        model="conv1d",
+        num_conv=num_conv,
+        kernel_size=kernel_size,
+        pool_size=pool_size,
+        text=num_words is not None,
+    )
+
+    model = keras.Sequential(_first_layers(input_shape, num_words, embedding_dim), name="conv1d")
+    for i in range(num_conv):
+        if i:
+            model.add(layers.MaxPooling1D(pool_size))
+        model.add(layers.Conv1D(filters, kernel_size, activation="relu"))
+    model.add(layers.GlobalMaxPooling1D())
+    model.add(task.head())
+    return model
+
+
+def conv1d_gru(
+    *,
+    input_shape,
+    task,
+    filters=32,
+    kernel_size=5,
+    pool_size=3,
+    units=32,
+    dropout=0.1,
+    recurrent_dropout=0.5,
+):
+    """The book's 6.4.4 `jena_conv1d_gru`, time series only: 13,793 parameters on 14 features.
+
+    Conv1D(filters, kernel_size, relu) → MaxPooling1D(pool_size) → Conv1D(filters,
+    kernel_size, relu) → GRU(units, dropout, recurrent_dropout) → head.
+
+    Args:
+        filters: of both Conv1D layers.
+        kernel_size: the window of both Conv1D layers ("valid" padding).
+        pool_size: the window of the MaxPooling1D.
+        units: the width of the GRU.
+        dropout: the GRU's own input dropout rate.
+        recurrent_dropout: the GRU's dropout rate on the recurrent state.
+    """
+    import keras
+    from keras import layers
+
+    input_shape = _check_series(input_shape, model="conv1d_gru", text_model="conv1d")
+    _check_positive("filters", filters, 32)
+    _check_positive("kernel_size", kernel_size, 5)
+    _check_positive("pool_size", pool_size, 3)
+    _check_positive("units", units, 32)
+    check_rate("model.dropout", dropout)
+    check_rate("model.recurrent_dropout", recurrent_dropout)
+    _check_length(
+        input_shape,
+        model="conv1d_gru",
+        num_conv=2,
+        kernel_size=kernel_size,
+        pool_size=pool_size,
+        text=False,
+    )
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Conv1D(filters, kernel_size, activation="relu"),
+            layers.MaxPooling1D(pool_size),
+            layers.Conv1D(filters, kernel_size, activation="relu"),
+            layers.GRU(units, dropout=dropout, recurrent_dropout=recurrent_dropout),
+            task.head(),
+        ],
+        name="conv1d_gru",
+    )
+
+
+def dense_timeseries(*, input_shape, task, units=32):
+    """The book's 6.3.4 `jena_dense`, time series only: Flatten → Dense(units, relu) → head.
+
+    On (240, 14), Jena's lookback 1440 at step 6, it has 107,585 parameters.
+
+    Args:
+        units: the width of the hidden Dense(relu).
+    """
+    import keras
+    from keras import layers
+
+    input_shape = _check_series(input_shape, model="dense_timeseries", text_model="lstm")
+    require(
+        input_shape[0] is not None,
+        "model=dense_timeseries flattens the window, so it needs a fixed number of timesteps. "
+        f"Received: input_shape={list(input_shape)}. Use a recurrent model such as model=gru "
+        "for sequences of any length.",
+    )
+    _check_positive("units", units, 32)
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Flatten(),
+            layers.Dense(units, activation="relu"),
+            task.head(),
+        ],
+        name="dense_timeseries",
+    )
