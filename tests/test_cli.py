@@ -244,6 +244,7 @@ def test_two_runs_in_the_same_second_never_share_a_directory(tmp_path):
         (["+callbacks.evil._target_=os.system"], "callbacks.evil._target_", True),
         (["+model.unknown_key=1"], "model.unknown_key", True),
         (["trainer.precision=float8"], "trainer.precision", False),
+        (["trainer.loss=maee"], "trainer.loss", False),
         (["data=image_folder", "data.root=/nonexistent/photos"], "/nonexistent/photos", False),
         (
             ["model=pretrained", "model.backbone=ResNet9000", "model.weights=null"],

@@ -95,6 +95,7 @@ def test_boston_housing_is_a_regression_with_mae(tmp_path):
         "model=mlp",
         "model.units=[64,64]",
         "trainer.epochs=20",
+        "trainer.loss=mae",  # the book's Jena loss; Boston's default is mse
         cwd=tmp_path,
     )
     output = result.stdout + result.stderr
@@ -103,4 +104,5 @@ def test_boston_housing_is_a_regression_with_mae(tmp_path):
     metrics = read_metrics(only_run_dir(tmp_path))
     baseline = float(np.mean(np.abs(y - y.mean())))  # predicting the mean price
     assert metrics["test_mae"] < baseline / 2, (metrics, baseline)
+    assert metrics["test_loss"] == pytest.approx(metrics["test_mae"], rel=1e-4)  # loss is mae
     assert "best_val_mae" in metrics and "test_accuracy" not in metrics

@@ -23,10 +23,22 @@ class Task:
 
     kind: str
     num_classes: int = 1
+    # "auto" = the table's loss; any Keras loss name otherwise (the book's Jena models use mae).
+    loss_name: str = "auto"
 
     def __post_init__(self):
         if self.kind not in TASKS:
             raise ConfigError(f"Unknown task '{self.kind}'. Available: {', '.join(TASKS)}.")
+        if self.loss_name != "auto":
+            import keras
+
+            try:
+                keras.losses.get(self.loss_name)
+            except (ValueError, TypeError):
+                raise ConfigError(
+                    "trainer.loss must be auto or a Keras loss name such as mae, mse, huber or "
+                    f"binary_crossentropy. Received: trainer.loss={self.loss_name!r}."
+                ) from None
 
     @property
     def units(self):
@@ -38,6 +50,8 @@ class Task:
 
     @property
     def loss(self):
+        if self.loss_name != "auto":
+            return self.loss_name
         return {
             "binary": "binary_crossentropy",
             "multiclass": "sparse_categorical_crossentropy",

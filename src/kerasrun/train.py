@@ -81,8 +81,11 @@ def train(config, run_dir):
     # 2. Data: tf.data pipelines for train / validation / test.
     data_cfg = dict(config["data"])
     data = build_data(data_cfg.pop("name"), seed=config["seed"], **data_cfg)
-    task = Task(data.task, max(data.num_classes, 1))
+    task = Task(data.task, max(data.num_classes, 1), loss_name=trainer["loss"])
     log.info(console.describe_data(data))
+    baseline = {f"baseline_{k}": v for k, v in getattr(data, "baseline", {}).items()}
+    if baseline:  # the book's rule: know the common-sense score before training anything
+        log.info(console.describe_baseline(baseline))
 
     # 3. Model, compiled inside the strategy's scope.
     def compile_model(**optimizer_overrides):
@@ -162,6 +165,7 @@ def train(config, run_dir):
     metrics = final_metrics(
         history, monitor=config["monitor"], test=test, wall_time_s=time.perf_counter() - start
     )
+    metrics.update(baseline)
     write_json(run_dir / "metrics.json", metrics)
     if tensorboard_dir:
         hparams.write_final_metrics(tensorboard_dir, metrics, step=metrics["epochs"])
