@@ -75,6 +75,12 @@ def test_experiments_select_the_books_settings(compose_train):
     assert cfg.model.fine_tune_learning_rate == pytest.approx(1e-5)
 
 
+def test_experiments_override_top_level_keys(compose_train):
+    cfg = compose_train("experiment=jena_gru")
+    assert (cfg.optimized_metric, cfg.trainer.loss) == ("best_val_mae", "mae")
+    assert compose_train().optimized_metric == "best_val_accuracy"
+
+
 def test_vgg16_finetune_alone_is_the_books_whole_recipe(compose_train):
     """`train model=vgg16_finetune data=cats_dogs`: the book's 5.3 in one command."""
     cfg = compose_train("model=vgg16_finetune", "data=cats_dogs")

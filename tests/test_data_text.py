@@ -217,7 +217,7 @@ def test_reuters_is_multiclass_with_46_int_labels(reuters_file):
 
 
 def test_boston_is_standardised_with_training_statistics_only(boston_file):
-    bundle = build_data("boston_housing", path=str(boston_file), seed=0)
+    bundle = build_data("boston_housing", path=str(boston_file), validation_split=None, seed=0)
     assert (bundle.task, bundle.class_names, bundle.num_classes) == ("regression", [], 0)
     assert bundle.input_shape == (13,) and bundle.batch_size == 16
     assert bundle.validation_dataset is None

@@ -5,7 +5,7 @@ Every builder takes plain keyword arguments (its signature is its schema) and re
 """
 
 from kerasrun.config import call_builder, lookup
-from kerasrun.data import arrays, folders, keras_text
+from kerasrun.data import arrays, folders, keras_text, timeseries
 from kerasrun.data.bundle import DataBundle
 
 DATASETS = {
@@ -18,6 +18,8 @@ DATASETS = {
     "imdb": keras_text.imdb,
     "reuters": keras_text.reuters,
     "boston_housing": keras_text.boston_housing,
+    "jena_climate": timeseries.jena_climate,
+    "csv_timeseries": timeseries.csv_timeseries,
 }
 
 

@@ -19,6 +19,10 @@ class DataBundle:
         sizes: examples per split, e.g. `{"train": 2000, "validation": 500, "test": 500}`.
         source: where the data came from, in words, for the console and `config.yaml`.
         batch_size: examples per batch.
+        baseline: a no-learning baseline computed by the builder, or empty. Time series
+            (`kerasrun.data.timeseries`) give the book's common-sense MAE per split:
+            `{"val_mae": 0.29, "val_mae_original": 2.57, "test_mae": ...,
+            "test_mae_original": ...}` (normalised units, and × the target's training std).
     """
 
     train_dataset: object
@@ -30,6 +34,7 @@ class DataBundle:
     sizes: dict = field(default_factory=dict)
     source: str = ""
     batch_size: int = 0
+    baseline: dict = field(default_factory=dict)
 
     @property
     def num_classes(self):

@@ -124,7 +124,7 @@ def reuters(
     )
 
 
-def boston_housing(*, path=None, validation_split=None, batch_size=16, seed=0):
+def boston_housing(*, path=None, validation_split=0.2, batch_size=16, seed=0):
     """Boston housing: 404 + 102 suburbs, 13 features → median price in k$ (book §3.6).
 
     Features are standardised with the mean and std of the training examples only (after
@@ -134,7 +134,8 @@ def boston_housing(*, path=None, validation_split=None, batch_size=16, seed=0):
         path: a local `boston_housing.npz` as Keras downloads it (keys `x`, `y`), or `None`
             for `keras.datasets.boston_housing.load_data()`. Both split off the same test set.
         validation_split: a fraction of the 404 training examples held out at random
-            (seeded); `None` means no validation set (the book uses K-fold instead).
+            (seeded), 0.2 by default so that callbacks have a val_loss to watch; `None`
+            means no validation set (the book uses K-fold instead).
         batch_size: examples per batch (the book's final model uses 16).
         seed: validation split and shuffle seed.
     """

@@ -1,0 +1,331 @@
+"""Time-series windows from small generated CSVs: no network."""
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kerasrun.data import DATASETS, build_data, timeseries
+from kerasrun.errors import ConfigError
+
+CONF_DATA = Path(__file__).resolve().parents[1] / "conf" / "data"
+NEW = ("jena_climate", "csv_timeseries")
+JENA_COLUMNS = [
+    "Date Time",
+    "p (mbar)",
+    "T (degC)",
+    "Tpot (K)",
+    "Tdew (degC)",
+    "rh (%)",
+    "VPmax (mbar)",
+    "VPact (mbar)",
+    "VPdef (mbar)",
+    "sh (g/kg)",
+    "H2OC (mmol/mol)",
+    "rho (g/m**3)",
+    "wv (m/s)",
+    "max. wv (m/s)",
+    "wd (deg)",
+]
+
+
+def write_csv(path, header, columns, dates=True):
+    """`columns`: numeric arrays of one length; a "Date Time" text column first if `dates`."""
+    n = len(columns[0])
+    with open(path, "w") as f:
+        f.write(",".join(f'"{h}"' for h in header) + "\n")
+        for i in range(n):
+            cells = [f"01.01.2009 {i:06d}"] if dates else []
+            cells += [repr(float(c[i])) for c in columns]
+            f.write(",".join(cells) + "\n")
+    return path
+
+
+@pytest.fixture
+def rows_csv(tmp_path):
+    """Column `row` = the row number, `neg` = -row: every value names its row."""
+    n = 300
+    return write_csv(
+        tmp_path / "rows.csv", ["Date Time", "row", "neg"], [np.arange(n), -np.arange(n)]
+    )
+
+
+@pytest.fixture
+def sine_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 3000
+    t = np.arange(n)
+    temp = 10 + 8 * np.sin(2 * np.pi * t / 144) + rng.normal(0, 0.5, n) + t / 300
+    pressure = 1000 + rng.normal(0, 3, n)
+    path = write_csv(tmp_path / "sine.csv", ["Date Time", "T", "p"], [temp, pressure])
+    return path, temp, pressure
+
+
+def collect(ds):
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+# --- the YAML files and the registry ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_yaml_keys_are_builder_arguments(name):
+    from omegaconf import OmegaConf
+
+    path = CONF_DATA / f"{name}.yaml"
+    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    assert cfg.pop("name") == name == path.stem
+    params = inspect.signature(DATASETS[name]).parameters
+    assert set(cfg) == set(params) - {"seed"}
+    assert all(p.kind is p.KEYWORD_ONLY for p in params.values())
+    assert all(cfg[k] == params[k].default for k in cfg)  # the YAML states the defaults
+
+
+# --- windows, splits, normalisation ----------------------------------------------------------
+
+
+def test_window_alignment_on_row_numbers(rows_csv):
+    lookback, step, delay = 12, 3, 5
+    b = build_data(
+        "csv_timeseries",
+        path=str(rows_csv),
+        target="row",
+        features=["row", "neg"],
+        lookback=lookback,
+        step=step,
+        delay=delay,
+        train_rows=150,
+        validation_rows=80,
+        batch_size=16,
+        seed=0,
+    )
+    assert b.task == "regression" and b.input_shape == (4, 2)
+    train = np.arange(150)
+    mean, std = train.mean(), train.std()
+    span = (4 - 1) * step + delay  # 14: first window row → target row
+    assert b.sizes == {"train": 150 - span, "validation": 80 - span, "test": 70 - span}
+    for ds, start, n in (
+        (b.validation_dataset, 150, 80),
+        (b.test_dataset, 230, 70),
+        (b.train_dataset, 0, 150),
+    ):
+        x, y = collect(ds)
+        assert x.dtype == np.float32 and y.dtype == np.float32
+        rows = np.rint(x[..., 0] * std + mean).astype(int)  # undo the normalisation
+        assert np.allclose(x[..., 1], -x[..., 0], atol=1e-5)  # neg = -row, own mean and std
+        targets = np.rint(y * std + mean).astype(int)
+        if ds is b.train_dataset:  # shuffled: compare as a set of (window, target)
+            order = np.argsort(rows[:, 0])
+            rows, targets = rows[order], targets[order]
+        first = np.arange(start, start + n - span)
+        np.testing.assert_array_equal(rows, first[:, None] + step * np.arange(4))
+        np.testing.assert_array_equal(targets, rows[:, -1] + delay)  # delay after the last
+        assert rows.max() < start + n - delay and targets.max() < start + n  # inside the split
+
+
+def test_training_order_is_shuffled_and_seeded(rows_csv):
+    kwargs = dict(path=str(rows_csv), target="row", lookback=4, step=1, delay=1, batch_size=8)
+    first = collect(build_data("csv_timeseries", seed=1, **kwargs).train_dataset)[1]
+    again = collect(build_data("csv_timeseries", seed=1, **kwargs).train_dataset)[1]
+    assert not np.all(np.diff(first) > 0)
+    np.testing.assert_array_equal(first, again)
+
+
+def test_normalised_with_training_rows_only_and_default_split(sine_csv):
+    path, temp, pressure = sine_csv
+    b = build_data(
+        "csv_timeseries", path=str(path), target="T", lookback=6, step=6, delay=1, seed=0
+    )
+    # null splits: 50% / 25% / 25% of 3,000 rows; one-row windows (lookback // step = 1).
+    assert b.sizes == {"train": 1499, "validation": 749, "test": 749}
+    assert b.input_shape == (1, 2)  # every numeric column; "Date Time" skipped
+    x, y = collect(b.validation_dataset)
+    expected = (temp[1500:2249] - temp[:1500].mean()) / temp[:1500].std()
+    np.testing.assert_allclose(x[:, 0, 0], expected, rtol=1e-5, atol=1e-5)
+    p = (pressure[1500:2249] - pressure[:1500].mean()) / pressure[:1500].std()
+    np.testing.assert_allclose(x[:, 0, 1], p, rtol=1e-5, atol=1e-5)
+    xt, _ = collect(b.train_dataset)
+    assert abs(xt.mean()) < 1e-3  # zero mean on the training rows only
+    assert abs(x[:, 0, 0].mean()) > 0.3  # the trend: validation rows are not re-centred
+
+
+def test_target_not_listed_is_only_a_label(sine_csv):
+    path, temp, _ = sine_csv
+    b = build_data(
+        "csv_timeseries",
+        path=str(path),
+        target="T",
+        features=["p"],
+        lookback=4,
+        step=2,
+        delay=3,
+        seed=0,
+    )
+    assert b.input_shape == (2, 1)
+    _, y = collect(b.test_dataset)
+    mean, std = temp[:1500].mean(), temp[:1500].std()
+    np.testing.assert_allclose(y, (temp[2250 + 2 + 3 :] - mean) / std, rtol=1e-5, atol=1e-5)
+
+
+def test_baseline_matches_a_hand_computation(sine_csv):
+    path, temp, _ = sine_csv
+    lookback, step, delay = 24, 6, 10
+    b = build_data(
+        "csv_timeseries",
+        path=str(path),
+        target="T",
+        lookback=lookback,
+        step=step,
+        delay=delay,
+        train_rows=2000,
+        validation_rows=600,
+        seed=0,
+    )
+    mean, std = temp[:2000].mean(), temp[:2000].std()
+    assert set(b.baseline) == {"val_mae", "val_mae_original", "test_mae", "test_mae_original"}
+    for key, ds, (start, stop) in (
+        ("val", b.validation_dataset, (2000, 2600)),
+        ("test", b.test_dataset, (2600, 3000)),
+    ):
+        t = temp[start:stop]
+        last = np.arange(len(t) - 18 - delay) + 18  # each window's last row
+        by_hand = np.mean(np.abs(t[last + delay] - t[last]))
+        assert b.baseline[f"{key}_mae_original"] == pytest.approx(by_hand, rel=1e-5)
+        assert b.baseline[f"{key}_mae"] == pytest.approx(by_hand / std, rel=1e-5)
+        x, y = collect(ds)  # the very windows the dataset yields
+        assert np.mean(np.abs(y - x[:, -1, 0])) == pytest.approx(b.baseline[f"{key}_mae"], 1e-4)
+    del mean
+
+
+def test_jena_defaults_on_a_small_file_with_jenas_columns(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 400
+    columns = [rng.normal(i, 1 + i, n) for i in range(14)]
+    path = write_csv(tmp_path / timeseries.JENA_FILE, JENA_COLUMNS, columns)
+    kwargs = dict(lookback=12, step=3, delay=6, train_rows=200, validation_rows=100, seed=0)
+    for where in ({"path": str(path)}, {"root": str(tmp_path)}):
+        b = build_data("jena_climate", batch_size=32, **where, **kwargs)
+        assert b.input_shape == (4, 14) and b.task == "regression"  # all 14 numeric columns
+        span = 3 * 3 + 6
+        assert b.sizes == {"train": 200 - span, "validation": 100 - span, "test": 100 - span}
+        assert b.source == f"jena_climate: {path}" and b.batch_size == 32
+        temp = columns[1]  # "T (degC)"
+        x, y = collect(b.validation_dataset)
+        mean, std = temp[:200].mean(), temp[:200].std()
+        np.testing.assert_allclose(y, (temp[200 + span : 300] - mean) / std, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(x[:, -1, 1], (temp[209:294] - mean) / std, atol=1e-5)
+        assert b.baseline["val_mae_original"] == pytest.approx(b.baseline["val_mae"] * std)
+
+
+def test_jena_download_goes_through_get_file(tmp_path, monkeypatch):
+    from kerasrun.data import download
+
+    write_csv(tmp_path / timeseries.JENA_FILE, JENA_COLUMNS, [np.arange(40.0)] * 14)
+    calls = []
+
+    def fake_get_file(url, **kwargs):
+        calls.append((url, kwargs))
+        return tmp_path
+
+    monkeypatch.setattr(download, "get_file", fake_get_file)
+    b = build_data(
+        "jena_climate", lookback=2, step=1, delay=1, train_rows=20, validation_rows=10, seed=0
+    )
+    assert calls[0][0] == timeseries.JENA_URL
+    assert calls[0][1]["extract"] is True and calls[0][1]["size"] is None
+    assert b.sizes == {"train": 18, "validation": 8, "test": 8}
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def one_line(excinfo, *parts):
+    message = str(excinfo.value)
+    assert "\n" not in message and "Received: data." in message
+    for part in parts:
+        assert part in message, message
+
+
+def test_missing_file_and_unknown_columns(rows_csv, tmp_path):
+    base = dict(lookback=4, step=1, delay=1, seed=0)
+    with pytest.raises(ConfigError) as e:
+        build_data("csv_timeseries", path=str(tmp_path / "nope.csv"), target="row", **base)
+    one_line(e, "data.path=", "does not exist")
+    with pytest.raises(ConfigError) as e:
+        build_data("csv_timeseries", path=str(rows_csv), target="temp", **base)
+    one_line(e, "data.target='temp'", "'row'", "'neg'")
+    with pytest.raises(ConfigError) as e:
+        build_data("csv_timeseries", path=str(rows_csv), **base)
+    one_line(e, "data.target=None")
+    with pytest.raises(ConfigError) as e:
+        build_data("csv_timeseries", path=str(rows_csv), target="row", features=["x"], **base)
+    one_line(e, "unknown: 'x'", "'Date Time', 'row', 'neg'")
+    with pytest.raises(ConfigError) as e:
+        build_data("jena_climate", root=str(tmp_path), **base)
+    one_line(e, "data.root=", timeseries.JENA_FILE)
+
+
+@pytest.mark.parametrize(
+    "cell, what",
+    [("abc", "non-numeric value 'abc'"), ("", "missing value"), ("nan", "non-finite value 'nan'")],
+)
+def test_bad_values_name_the_row(tmp_path, cell, what):
+    path = write_csv(tmp_path / "bad.csv", ["Date Time", "a", "b"], [np.arange(50.0)] * 2)
+    lines = path.read_text().splitlines()
+    fields = lines[8].split(",")  # data row 7 (0-based), line 9
+    fields[2] = cell
+    lines[8] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    kwargs = dict(path=str(path), lookback=4, step=1, delay=1, seed=0)
+    with pytest.raises(ConfigError) as e:
+        build_data("csv_timeseries", target="b", **kwargs)
+    one_line(e, "'b'", what, "data row 7 (0-based; line 9 of the file)")
+    # The column is not used: no error.
+    assert build_data("csv_timeseries", target="a", features=["a"], **kwargs).sizes["train"]
+
+
+def test_too_short_and_bad_window_settings(rows_csv):
+    base = dict(path=str(rows_csv), target="row", seed=0)
+    with pytest.raises(ConfigError) as e:
+        build_data("csv_timeseries", lookback=200, step=1, delay=101, **base)
+    one_line(e, "at least 301 rows", "300 rows")
+    with pytest.raises(ConfigError) as e:
+        build_data(
+            "csv_timeseries",
+            lookback=50,
+            step=1,
+            delay=10,
+            train_rows=100,
+            validation_rows=30,
+            **base,
+        )
+    one_line(e, "at least 60 rows", "validation split 30 rows")
+    with pytest.raises(ConfigError) as e:
+        build_data(
+            "csv_timeseries",
+            lookback=5,
+            step=1,
+            delay=1,
+            train_rows=250,
+            validation_rows=100,
+            **base,
+        )
+    one_line(e, "at most the 300 rows")
+    for key, value in (("lookback", 0), ("step", -1), ("delay", 1.5), ("step", True)):
+        kwargs = {"lookback": 12, "step": 3, "delay": 2, key: value}
+        with pytest.raises(ConfigError) as e:
+            build_data("csv_timeseries", **kwargs, **base)
+        one_line(e, f"data.{key}={value!r}", "positive integer")
+    with pytest.raises(ConfigError) as e:
+        build_data("csv_timeseries", lookback=2, step=3, delay=1, **base)
+    one_line(e, "data.lookback=2, data.step=3")
+    # step not dividing lookback: floor.
+    b = build_data("csv_timeseries", lookback=10, step=3, delay=1, **base)
+    assert b.input_shape == (3, 2)
+    # no validation rows: no validation dataset, no validation baseline.
+    b = build_data(
+        "csv_timeseries", lookback=4, step=1, delay=1, train_rows=200, validation_rows=0, **base
+    )
+    assert b.validation_dataset is None and set(b.baseline) == {"test_mae", "test_mae_original"}
