@@ -4,23 +4,8 @@ import numpy as np
 import pytest
 
 from cli import only_run_dir, read_metrics, run_train
+from test_data_timeseries import JENA_COLUMNS, write_csv
 
-JENA_COLUMNS = [
-    "p (mbar)",
-    "T (degC)",
-    "Tpot (K)",
-    "Tdew (degC)",
-    "rh (%)",
-    "VPmax (mbar)",
-    "VPact (mbar)",
-    "VPdef (mbar)",
-    "sh (g/kg)",
-    "H2OC (mmol/mol)",
-    "rho (g/m**3)",
-    "wv (m/s)",
-    "max. wv (m/s)",
-    "wd (deg)",
-]
 # Small windows for a small file: 48 rows a "day", predict a quarter day ahead.
 SMALL = [
     "data.lookback=96",
@@ -37,15 +22,8 @@ def write_jena_csv(path, rows=3000, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(rows)
     temperature = 10 * np.sin(2 * np.pi * t / 48) + rng.normal(0, 0.5, rows)
-    other = rng.normal(0, 1, (rows, len(JENA_COLUMNS) - 1)).cumsum(axis=0) * 0.1
-    values = np.column_stack([other[:, :1], temperature, other[:, 1:]])
-    with open(path, "w") as f:
-        f.write(
-            ",".join(["Date Time", *(f'"{c}"' if "," in c else c for c in JENA_COLUMNS)]) + "\n"
-        )
-        for i, row in enumerate(values):
-            f.write(f"01.01.2009 {i:05d}," + ",".join(f"{v:.3f}" for v in row) + "\n")
-    return path
+    other = rng.normal(0, 1, (rows, len(JENA_COLUMNS) - 2)).cumsum(axis=0) * 0.1
+    return write_csv(path, JENA_COLUMNS, [other[:, 0], temperature, *other[:, 1:].T])
 
 
 PRESETS = [
