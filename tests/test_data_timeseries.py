@@ -104,7 +104,7 @@ def test_window_alignment_on_row_numbers(rows_csv):
     assert b.task == "regression" and b.input_shape == (4, 2)
     train = np.arange(150)
     mean, std = train.mean(), train.std()
-    span = (4 - 1) * step + delay  # 14: first window row → target row
+    span = (4 - 1) * step + step + delay  # 17: first window row → target row (the book's)
     assert b.sizes == {"train": 150 - span, "validation": 80 - span, "test": 70 - span}
     for ds, start, n in (
         (b.validation_dataset, 150, 80),
@@ -121,8 +121,10 @@ def test_window_alignment_on_row_numbers(rows_csv):
             rows, targets = rows[order], targets[order]
         first = np.arange(start, start + n - span)
         np.testing.assert_array_equal(rows, first[:, None] + step * np.arange(4))
-        np.testing.assert_array_equal(targets, rows[:, -1] + delay)  # delay after the last
-        assert rows.max() < start + n - delay and targets.max() < start + n  # inside the split
+        # The book's generator: the target is `delay` rows after the window's end, which is
+        # `step` rows after its last sampled row.
+        np.testing.assert_array_equal(targets, rows[:, -1] + step + delay)
+        assert targets.max() == start + n - 1  # the last window uses the split's last row
 
 
 def test_training_order_is_shuffled_and_seeded(rows_csv):
@@ -138,16 +140,17 @@ def test_normalised_with_training_rows_only_and_default_split(sine_csv):
     b = build_data(
         "csv_timeseries", path=str(path), target="T", lookback=6, step=6, delay=1, seed=0
     )
-    # null splits: 50% / 25% / 25% of 3,000 rows; one-row windows (lookback // step = 1).
-    assert b.sizes == {"train": 1499, "validation": 749, "test": 749}
+    # null splits: 50% / 25% / 25% of 3,000 rows; one-row windows (lookback // step = 1)
+    # whose target is step + delay = 7 rows later.
+    assert b.sizes == {"train": 1493, "validation": 743, "test": 743}
     assert b.input_shape == (1, 2)  # every numeric column; "Date Time" skipped
     x, y = collect(b.validation_dataset)
-    expected = (temp[1500:2249] - temp[:1500].mean()) / temp[:1500].std()
+    expected = (temp[1500:2243] - temp[:1500].mean()) / temp[:1500].std()
     np.testing.assert_allclose(x[:, 0, 0], expected, rtol=1e-5, atol=1e-5)
-    p = (pressure[1500:2249] - pressure[:1500].mean()) / pressure[:1500].std()
+    p = (pressure[1500:2243] - pressure[:1500].mean()) / pressure[:1500].std()
     np.testing.assert_allclose(x[:, 0, 1], p, rtol=1e-5, atol=1e-5)
     xt, _ = collect(b.train_dataset)
-    assert abs(xt.mean()) < 1e-3  # zero mean on the training rows only
+    assert abs(xt.mean()) < 1e-2  # zero mean on the training rows only
     assert abs(x[:, 0, 0].mean()) > 0.3  # the trend: validation rows are not re-centred
 
 
@@ -166,7 +169,7 @@ def test_target_not_listed_is_only_a_label(sine_csv):
     assert b.input_shape == (2, 1)
     _, y = collect(b.test_dataset)
     mean, std = temp[:1500].mean(), temp[:1500].std()
-    np.testing.assert_allclose(y, (temp[2250 + 2 + 3 :] - mean) / std, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y, (temp[2250 + 2 + 2 + 3 :] - mean) / std, rtol=1e-5, atol=1e-5)
 
 
 def test_baseline_matches_a_hand_computation(sine_csv):
@@ -190,8 +193,8 @@ def test_baseline_matches_a_hand_computation(sine_csv):
         ("test", b.test_dataset, (2600, 3000)),
     ):
         t = temp[start:stop]
-        last = np.arange(len(t) - 18 - delay) + 18  # each window's last row
-        by_hand = np.mean(np.abs(t[last + delay] - t[last]))
+        last = np.arange(len(t) - 18 - step - delay) + 18  # each window's last row
+        by_hand = np.mean(np.abs(t[last + step + delay] - t[last]))  # samples[:, -1] vs target
         assert b.baseline[f"{key}_mae_original"] == pytest.approx(by_hand, rel=1e-5)
         assert b.baseline[f"{key}_mae"] == pytest.approx(by_hand / std, rel=1e-5)
         x, y = collect(ds)  # the very windows the dataset yields
@@ -208,14 +211,14 @@ def test_jena_defaults_on_a_small_file_with_jenas_columns(tmp_path):
     for where in ({"path": str(path)}, {"root": str(tmp_path)}):
         b = build_data("jena_climate", batch_size=32, **where, **kwargs)
         assert b.input_shape == (4, 14) and b.task == "regression"  # all 14 numeric columns
-        span = 3 * 3 + 6
+        span = 3 * 3 + 3 + 6
         assert b.sizes == {"train": 200 - span, "validation": 100 - span, "test": 100 - span}
         assert b.source == f"jena_climate: {path}" and b.batch_size == 32
         temp = columns[1]  # "T (degC)"
         x, y = collect(b.validation_dataset)
         mean, std = temp[:200].mean(), temp[:200].std()
         np.testing.assert_allclose(y, (temp[200 + span : 300] - mean) / std, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(x[:, -1, 1], (temp[209:294] - mean) / std, atol=1e-5)
+        np.testing.assert_allclose(x[:, -1, 1], (temp[209:291] - mean) / std, atol=1e-5)
         assert b.baseline["val_mae_original"] == pytest.approx(b.baseline["val_mae"] * std)
 
 
@@ -235,7 +238,7 @@ def test_jena_download_goes_through_get_file(tmp_path, monkeypatch):
     )
     assert calls[0][0] == timeseries.JENA_URL
     assert calls[0][1]["extract"] is True and calls[0][1]["size"] is None
-    assert b.sizes == {"train": 18, "validation": 8, "test": 8}
+    assert b.sizes == {"train": 17, "validation": 7, "test": 7}
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -290,7 +293,7 @@ def test_too_short_and_bad_window_settings(rows_csv):
     base = dict(path=str(rows_csv), target="row", seed=0)
     with pytest.raises(ConfigError) as e:
         build_data("csv_timeseries", lookback=200, step=1, delay=101, **base)
-    one_line(e, "at least 301 rows", "300 rows")
+    one_line(e, "at least 302 rows", "300 rows")
     with pytest.raises(ConfigError) as e:
         build_data(
             "csv_timeseries",
@@ -301,7 +304,7 @@ def test_too_short_and_bad_window_settings(rows_csv):
             validation_rows=30,
             **base,
         )
-    one_line(e, "at least 60 rows", "validation split 30 rows")
+    one_line(e, "at least 61 rows", "validation split 30 rows")
     with pytest.raises(ConfigError) as e:
         build_data(
             "csv_timeseries",
