@@ -101,7 +101,11 @@ def train(config, run_dir):
 
     with strategy.scope():
         model = build_model(
-            model_cfg.pop("name"), input_shape=data.input_shape, task=task, **model_cfg
+            model_cfg.pop("name"),
+            input_shape=data.input_shape,
+            task=task,
+            embeddings=data.embeddings,  # pretrained word vectors (GloVe), or None
+            **model_cfg,
         )
     compile_model()
     rt.jit_compile = runtime.effective_jit_compile(model, rt.jit_compile)

@@ -35,6 +35,7 @@ class DataBundle:
     source: str = ""
     batch_size: int = 0
     baseline: dict = field(default_factory=dict)
+    embeddings: dict = None
 
     @property
     def num_classes(self):

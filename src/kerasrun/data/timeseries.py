@@ -10,8 +10,9 @@ never cross a split boundary.
 `keras.utils.timeseries_dataset_from_array` builds the windows; training windows are shuffled.
 
 The book's common-sense baseline (predict that the target equals its value at the window's
-last row, `samples[:, -1, target]`) is computed over exactly the windows each split yields and returned
-in `DataBundle.baseline`. numpy, TensorFlow and Keras are imported inside the functions.
+last row, `samples[:, -1, target]`) is computed over exactly the windows each split yields
+and returned in `DataBundle.baseline`. numpy, TensorFlow and Keras are imported inside the
+functions.
 """
 
 import csv

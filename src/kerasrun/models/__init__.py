@@ -5,6 +5,7 @@ file as keyword arguments, and returns an uncompiled `keras.Model`.
 """
 
 from kerasrun.config import call_builder, lookup
+from kerasrun.errors import require
 from kerasrun.models import convnets, dense, pretrained, sequence
 
 MODELS = {
@@ -26,12 +27,28 @@ MODELS = {
 }
 
 
-def build_model(name, *, input_shape, task, **kwargs):
-    """Builds model `name` for `input_shape` and `task` from its plain config (without `name`)."""
+def build_model(name, *, input_shape, task, embeddings=None, **kwargs):
+    """Builds model `name` for `input_shape` and `task` from its plain config (without `name`).
+
+    `embeddings` (pretrained word vectors from the data, see `DataBundle.embeddings`) goes to
+    builders that take it, the ones with a word `Embedding`; other models refuse it.
+    """
+    import inspect
+
     builder = lookup(MODELS, name, group="model")
-    return call_builder(
-        builder, kwargs, group="model", name=name, input_shape=input_shape, task=task
-    )
+    given = dict(input_shape=input_shape, task=task)
+    if embeddings is not None:
+        takers = sorted(
+            k for k, b in MODELS.items() if "embeddings" in inspect.signature(b).parameters
+        )
+        require(
+            name in takers,
+            f"Pretrained word vectors (data.embeddings.path) need a model with a word "
+            f"Embedding: {', '.join(takers)}. Received: model={name}. Pick one of them, or "
+            "set data.embeddings.path=null.",
+        )
+        given["embeddings"] = embeddings
+    return call_builder(builder, kwargs, group="model", name=name, **given)
 
 
 def load_model(path):
