@@ -76,3 +76,32 @@ def test_recurrent_models_beat_the_common_sense_baseline(tmp_path, model):
     metrics = read_metrics(only_run_dir(tmp_path))
     assert metrics["best_val_mae"] < 0.8 * metrics["baseline_val_mae"], metrics
     assert metrics["test_mae"] < metrics["baseline_test_mae"], metrics
+
+
+def test_jena_naive_is_the_books_baseline_as_a_model_with_nothing_to_train(tmp_path):
+    csv = write_jena_csv(tmp_path / "jena.csv")
+    result = run_train("experiment=jena_naive", f"data.path={csv}", *SMALL, cwd=tmp_path)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    run = only_run_dir(tmp_path)
+    metrics = read_metrics(run)
+    assert metrics["status"] == "finished" and metrics["epochs"] == 0
+    # The model's own evaluation equals the data builder's common-sense baseline.
+    assert metrics["val_mae"] == pytest.approx(metrics["baseline_val_mae"], rel=1e-5)
+    assert metrics["test_mae"] == pytest.approx(metrics["baseline_test_mae"], rel=1e-5)
+    assert "0 trainable" in result.stdout
+    # Built from Keras layers only: the saved model loads in safe mode and predicts the same.
+    from kerasrun.models import load_model
+
+    model = load_model(run / "model.keras")
+    x = np.random.default_rng(0).normal(size=(3, *model.input_shape[1:])).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0)[:, 0], x[:, -1, 1], rtol=1e-6)
+
+
+def test_last_value_needs_the_target_feature(tmp_path):
+    csv = write_jena_csv(tmp_path / "jena.csv")
+    result = run_train(
+        "experiment=jena_naive", f"data.path={csv}", *SMALL, "model.feature=14", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "model.feature must be the index of the target" in result.stdout
+    assert "Received: model.feature=14" in result.stdout

@@ -109,17 +109,27 @@ def validate(config):
     """Checks the numbers every run needs, before TensorFlow starts (one clear line each)."""
 
     def positive(key, value, kind=(int, float), allow_none=False):
+        at_least(key, value, kind, allow_none, minimum=0, what="a positive number", strict=True)
+
+    def at_least(key, value, kind=int, allow_none=False, *, minimum, what, strict=False):
         if value is None and allow_none:
             return
-        if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, kind)
+            or value < minimum
+            or (strict and value == minimum)
+        ):
             raise ConfigError(
-                f"{key} must be a positive number{' or null' if allow_none else ''}. "
+                f"{key} must be {what}{' or null' if allow_none else ''}. "
                 f"Received: {key}={value!r}. "
                 f"Set it on the command line, e.g. {key}={_example[key]}."
             )
 
     _example = {
         "trainer.epochs": 10,
+        "trainer.kfold": 4,
+        "trainer.final_epochs": 80,
         "trainer.steps_per_epoch": 100,
         "trainer.validation_steps": 50,
         "trainer.steps_per_execution": 1,
@@ -132,7 +142,7 @@ def validate(config):
 
     for group, registry, given in (
         ("data", DATASETS, ("seed",)),
-        ("model", MODELS, ("input_shape", "task")),
+        ("model", MODELS, ("input_shape", "task", "embeddings")),
     ):
         kwargs = {k: v for k, v in config[group].items() if k != "name"}
         builder = lookup(registry, config[group]["name"], group=group)
@@ -149,7 +159,14 @@ def validate(config):
         for name, node in (config.get(group) or {}).items():
             check_target((node or {}).get("_target_"), key=f"{group}.{name}")
     trainer = config["trainer"]
-    positive("trainer.epochs", trainer.get("epochs"), int)
+    at_least(
+        "trainer.epochs",
+        trainer.get("epochs"),
+        minimum=0,
+        what="a non-negative integer (0 evaluates the model without training)",
+    )
+    at_least("trainer.kfold", trainer.get("kfold"), int, True, minimum=2, what="an integer ≥ 2")
+    positive("trainer.final_epochs", trainer.get("final_epochs"), int, allow_none=True)
     positive("trainer.steps_per_epoch", trainer.get("steps_per_epoch"), int, allow_none=True)
     positive("trainer.validation_steps", trainer.get("validation_steps"), int, allow_none=True)
     positive("trainer.steps_per_execution", trainer.get("steps_per_execution"), int)

@@ -89,6 +89,31 @@ def describe_baseline(baseline):
     )
 
 
+def describe_fold(fold, k):
+    """`Fold 2/4: val_mae 3.1290 · val_loss 17.4500 (303 train, 101 validation, 100 epochs)`."""
+    scores = " · ".join(f"{key} {fold[key]:.4f}" for key in fold if key.startswith("val_"))
+    return (
+        f"Fold {fold['fold']}/{k}: {scores} ({fold['train']} train, {fold['validation']} "
+        f"validation, {fold['epochs']} epochs)"
+    )
+
+
+def kfold_table(folds, metrics):
+    """Each fold's last-epoch validation scores, then their mean ± std (the book's score)."""
+    keys = [key for key in folds[0] if key.startswith("val_")]
+    table = Table(title=f"{len(folds)}-fold validation", title_justify="left")
+    table.add_column("fold")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for fold in folds:
+        table.add_row(str(fold["fold"]), *(f"{fold[key]:.4f}" for key in keys))
+    table.add_row(
+        "mean ± std",
+        *(f"{metrics[f'kfold_{key}']:.4f} ± {metrics[f'kfold_{key}_std']:.4f}" for key in keys),
+    )
+    console.print(table)
+
+
 def one_line(error, with_type=True):
     """The first line of an exception's message, for logs and metrics.json."""
     lines = str(error).strip().splitlines()
@@ -110,7 +135,9 @@ def _is_number(value):
 
 def summary_table(metrics, run_dir):
     """The final table: each metric for train / validation / test, then where to look next."""
-    names = [k for k in metrics if f"val_{k}" in metrics or f"test_{k}" in metrics]
+    prefixes = ("val_", "test_", "")  # "loss", "val_loss", "test_loss" → "loss"
+    names = [k.split("_", 1)[1] if k.startswith(prefixes[:2]) else k for k in metrics]
+    names = [k for k in dict.fromkeys(names) if any(f"{p}{k}" in metrics for p in prefixes[:2])]
     table = Table(title="Results", title_justify="left")
     table.add_column("metric")
     for column in ("train", "validation", "best validation", "test"):
@@ -118,7 +145,8 @@ def summary_table(metrics, run_dir):
     for name in names:
         cells = [metrics.get(k) for k in (name, f"val_{name}", f"best_val_{name}", f"test_{name}")]
         table.add_row(name, *("" if c is None else f"{c:.4f}" for c in cells))
-    console.print(table)
+    if names:
+        console.print(table)
     baseline = {k: v for k, v in metrics.items() if k.startswith("baseline_")}
     if baseline:
         console.print(describe_baseline(baseline))

@@ -23,6 +23,7 @@ from kerasrun.callbacks import build_callbacks, instantiate
 from kerasrun.config import FINE_TUNE_KEYS, conf_dir, plain, register_resolvers, validate
 from kerasrun.data import build_data
 from kerasrun.errors import ConfigError
+from kerasrun.kfold import cross_validate
 from kerasrun.models import build_model
 from kerasrun.models.pretrained import unfreeze_from
 from kerasrun.results import final_metrics, objective, write_failure, write_json, write_yaml
@@ -63,7 +64,7 @@ def train(config, run_dir):
     """Trains the model described by the plain `config`; returns (and writes) its final metrics."""
     start = time.perf_counter()
     trainer = config["trainer"]
-    model_cfg = dict(config["model"])
+    model_cfg = {k: v for k, v in config["model"].items() if k != "name"}
     fine_tune = {key: model_cfg.pop(key, None) for key in FINE_TUNE_KEYS}
 
     # 1. Runtime: precision, XLA and strategy for this machine; a fresh Keras session, seeded.
@@ -88,7 +89,19 @@ def train(config, run_dir):
         log.info(console.describe_baseline(baseline))
 
     # 3. Model, compiled inside the strategy's scope.
-    def compile_model(**optimizer_overrides):
+    def new_model():
+        with strategy.scope():
+            model = build_model(
+                config["model"]["name"],
+                input_shape=data.input_shape,
+                task=task,
+                embeddings=data.embeddings,  # pretrained word vectors (GloVe), or None
+                **model_cfg,
+            )
+        compile_model(model)
+        return model
+
+    def compile_model(model, **optimizer_overrides):
         with strategy.scope():
             optimizer = instantiate(config["optimizer"], key="optimizer", **optimizer_overrides)
             model.compile(
@@ -99,15 +112,7 @@ def train(config, run_dir):
                 steps_per_execution=trainer["steps_per_execution"],
             )
 
-    with strategy.scope():
-        model = build_model(
-            model_cfg.pop("name"),
-            input_shape=data.input_shape,
-            task=task,
-            embeddings=data.embeddings,  # pretrained word vectors (GloVe), or None
-            **model_cfg,
-        )
-    compile_model()
+    model = new_model()
     rt.jit_compile = runtime.effective_jit_compile(model, rt.jit_compile)
     log.info(console.describe_model(model, config["model"]["name"]))
 
@@ -121,54 +126,75 @@ def train(config, run_dir):
 
     # 5. Fit. With steps_per_epoch the data repeats, like the book's endless generators.
     epochs, steps = trainer["epochs"], trainer["steps_per_epoch"]
-    train_dataset = data.train_dataset.repeat() if steps else data.train_dataset
     # Skipping bad files leaves tf.data's length unknown, so Keras learns the epoch ends when
     # the data does, and warns about it: that is the expected end of a pass, not a problem.
     warnings.filterwarnings("ignore", message="Your input ran out of data")
     fit = dict(
-        validation_data=data.validation_dataset,
         steps_per_epoch=steps,
         validation_steps=trainer["validation_steps"],
         verbose=0,
         shuffle=False,
     )
     progress = dict(steps=steps or data.steps_per_pass, bar=sys.stdout.isatty())
-    history = model.fit(
-        train_dataset,
-        epochs=epochs,
-        **fit,
-        callbacks=callbacks + [EpochProgress(epochs, **progress)],
-    ).history
+
+    # K-fold validation (the book's 3.6): a fresh model per fold scores the recipe; then
+    # the model above trains on all the training data for trainer.final_epochs, if set.
+    kfold_metrics = {}
+    if trainer["kfold"]:
+        kfold_metrics = cross_validate(
+            config, run_dir, data, new_model, k=trainer["kfold"], fit=fit, progress=progress
+        )
+        epochs = trainer["final_epochs"] or 0
+        if not epochs:
+            log.info("No final model (trainer.final_epochs=null): the K-fold scores are the run.")
+
+    def fit_model(initial_epoch, epochs, phase=""):
+        train_dataset = data.train_dataset.repeat() if steps else data.train_dataset
+        return model.fit(
+            train_dataset,
+            validation_data=data.validation_dataset,
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            **fit,
+            callbacks=callbacks + [EpochProgress(epochs, **progress, phase=phase)],
+        ).history
+
+    # epochs=0 trains nothing: step 7 evaluates the model as built (e.g. the book's
+    # common-sense baseline as a model, or a pretrained one).
+    history = (
+        fit_model(0, epochs, phase="final model" if trainer["kfold"] else "") if epochs else {}
+    )
 
     # 6. Fine-tuning (the book's 5.3.2): unfreeze the top of the conv base, recompile with a
     # low learning rate, train on. initial_epoch keeps TensorBoard's curves continuous, also
     # when early stopping ended phase 1 early; only a diverged (NaN) phase 1 ends the run.
     done = len(history.get("loss", []))
-    if fine_tune["unfreeze_from"] and all(map(math.isfinite, history.get("loss", []))):
+    finite = all(map(math.isfinite, history.get("loss", [])))
+    if fine_tune["unfreeze_from"] and history and finite:
         trainable = unfreeze_from(model, fine_tune["unfreeze_from"])
         log.info(
             f"Fine-tuning from {fine_tune['unfreeze_from']}: {trainable} trainable weight "
             f"tensors, learning rate {fine_tune['fine_tune_learning_rate']}"
         )
-        compile_model(learning_rate=fine_tune["fine_tune_learning_rate"])
-        total = done + fine_tune["fine_tune_epochs"]
-        more = model.fit(
-            train_dataset,
-            epochs=total,
-            initial_epoch=done,
-            **fit,
-            callbacks=callbacks + [EpochProgress(total, **progress, phase="fine-tune")],
-        )
-        history = {k: history.get(k, []) + v for k, v in more.history.items()}
+        compile_model(model, learning_rate=fine_tune["fine_tune_learning_rate"])
+        more = fit_model(done, done + fine_tune["fine_tune_epochs"], phase="fine-tune")
+        history = {k: history.get(k, []) + v for k, v in more.items()}
 
     # 7. Evaluate on the test split, save the model, summarise.
-    test = None
-    if data.test_dataset is not None:
-        test = model.evaluate(data.test_dataset, verbose=0, return_dict=True)
-    model.save(run_dir / "model.keras")
+    def evaluate(dataset):
+        return model.evaluate(dataset, verbose=0, return_dict=True) if dataset else None
+
+    trained = bool(history) or not trainer["kfold"]  # no final model after K-fold alone
+    test = evaluate(data.test_dataset) if trained else None
+    if trained:
+        model.save(run_dir / "model.keras")
     metrics = final_metrics(
         history, monitor=config["monitor"], test=test, wall_time_s=time.perf_counter() - start
     )
+    if not history and trained:  # epochs=0: the untrained model's validation scores
+        val = evaluate(data.validation_dataset) or {}
+        metrics.update({f"{p}val_{k}": float(v) for k, v in val.items() for p in ("", "best_")})
+    metrics.update(kfold_metrics)
     metrics.update(baseline)
     write_json(run_dir / "metrics.json", metrics)
     if tensorboard_dir:

@@ -6,6 +6,7 @@ image pipeline's `finish()` (cache → shuffle → batch → float32 → augment
 (a download on first use) unless `path` names a local copy.
 """
 
+import functools
 import gzip
 import os
 import tarfile
@@ -224,7 +225,7 @@ def bundle_from_arrays(
     """
     import tensorflow as tf
 
-    from kerasrun.data.bundle import DataBundle
+    from kerasrun.data.bundle import DataBundle, kfold
 
     image_size = images.check_common(
         batch_size=batch_size, image_size=image_size, augment=augment, allow_native_size=True
@@ -238,26 +239,33 @@ def bundle_from_arrays(
         image = tf.image.resize(image, image_size)
         return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
 
-    datasets, sizes = {}, {}
-    for name in ("train", "validation", "test"):
-        x, y = splits.get(name) or (x_train[:0], [])
-        sizes[name] = len(x)
+    def make(x, y, training):
         if not len(x):
-            datasets[name] = None
-            continue
+            return None
         ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y, "int32").reshape(-1)))
         if resized:
             ds = ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
         # Arrays are in memory already: caching them unresized would only copy them.
-        datasets[name] = images.finish(
+        return images.finish(
             ds,
             batch_size=batch_size,
-            training=name == "train",
+            training=training,
             augmenter=augmenter,
             cache=cache and resized,
             seed=seed,
             size=len(x),
         )
+
+    datasets, sizes = {}, {}
+    for name in ("train", "validation", "test"):
+        x, y = splits.get(name) or (x_train[:0], [])
+        sizes[name] = len(x)
+        datasets[name] = make(x, y, name == "train")
+    x_val, y_val = splits.get("validation") or (x_train[:0], [])
+    all_x = np.concatenate([x_train, x_val])
+    all_y = np.concatenate(
+        [np.asarray(splits["train"][1]).reshape(-1), np.asarray(y_val).reshape(-1)]
+    )
     return DataBundle(
         train_dataset=datasets["train"],
         validation_dataset=datasets["validation"],
@@ -268,6 +276,7 @@ def bundle_from_arrays(
         sizes=sizes,
         source=source,
         batch_size=batch_size,
+        folds=functools.partial(kfold, all_x, all_y.astype("int32"), make_dataset=make),
     )
 
 

@@ -36,6 +36,7 @@ class DataBundle:
     batch_size: int = 0
     baseline: dict = field(default_factory=dict)
     embeddings: dict = None
+    folds: object = None
 
     @property
     def num_classes(self):
@@ -47,3 +48,30 @@ class DataBundle:
         if not self.batch_size:
             return None
         return -(-self.sizes.get("train", 0) // self.batch_size)  # ceil
+
+
+def kfold(x, y, k, *, make_dataset):
+    """The book's K-fold validation (§3.6) over the examples `x`, `y` (arrays, same order).
+
+    Fold `i` validates on the `i`-th of `k` consecutive slices of `len(x) // k` examples and
+    trains on all the others, as the book's loop does (no shuffling: the examples keep their
+    order, so every example is validated exactly once, but the `len(x) % k` last ones).
+
+    Args:
+        make_dataset: `make_dataset(x, y, training=bool)` → a batched `tf.data.Dataset`.
+
+    Yields:
+        `(train_dataset, validation_dataset, {"train": n_train, "validation": n_val})`.
+    """
+    import numpy as np
+
+    n = len(x)
+    size = n // k
+    for i in range(k):
+        val = np.arange(i * size, (i + 1) * size)
+        train = np.concatenate([np.arange(0, i * size), np.arange((i + 1) * size, n)])
+        yield (
+            make_dataset(x[train], y[train], training=True),
+            make_dataset(x[val], y[val], training=False),
+            {"train": len(train), "validation": len(val)},
+        )

@@ -162,13 +162,16 @@ def boston_housing(*, path=None, validation_split=0.2, batch_size=16, seed=0):
         "validation": ((x[val] - mean) / std, y[val]),
         "test": ((x_test - mean) / std, y_test),
     }
-    datasets, sizes = {}, {}
-    for name, (features, targets) in splits.items():
-        sizes[name] = len(features)
-        datasets[name] = _dataset(
-            features, targets, training=name == "train", batch_size=batch_size, seed=seed
-        )
-    return _bundle(datasets, sizes, (x.shape[1],), "regression", [], source, batch_size)
+
+    def make(features, targets, training):
+        return _dataset(features, targets, training=training, batch_size=batch_size, seed=seed)
+
+    datasets = {name: make(*arrays, name == "train") for name, arrays in splits.items()}
+    sizes = {name: len(features) for name, (features, _) in splits.items()}
+    bundle = _bundle(datasets, sizes, (x.shape[1],), "regression", [], source, batch_size)
+    # K-fold (the book's 3.6) folds all 404 examples, standardised as above.
+    bundle.folds = _folds(splits, make)
+    return bundle
 
 
 # --- local files in Keras's format -----------------------------------------------------------
@@ -359,23 +362,40 @@ def _text_bundle(
         "validation": (x[val], y[val]),
         "test": (x_test, y_test),
     }
-    datasets, sizes = {}, {}
-    for name, (sequences, labels) in splits.items():
-        sizes[name] = len(sequences)
-        training = name == "train"
+
+    def make(sequences, labels, training):
         if encoding == "sequence":
             import keras
 
             padded = keras.utils.pad_sequences(list(sequences), maxlen=maxlen, dtype="int32")
-            datasets[name] = _dataset(
-                padded, labels, training=training, batch_size=batch_size, seed=seed
-            )
-        else:
-            datasets[name] = _multi_hot_dataset(
-                sequences, labels, num_words, training=training, batch_size=batch_size, seed=seed
-            )
+            return _dataset(padded, labels, training=training, batch_size=batch_size, seed=seed)
+        return _multi_hot_dataset(
+            sequences, labels, num_words, training=training, batch_size=batch_size, seed=seed
+        )
+
+    datasets = {name: make(*arrays, name == "train") for name, arrays in splits.items()}
+    sizes = {name: len(sequences) for name, (sequences, _) in splits.items()}
     shape = (maxlen,) if encoding == "sequence" else (num_words,)
-    return _bundle(datasets, sizes, shape, task, class_names, source, batch_size)
+    bundle = _bundle(datasets, sizes, shape, task, class_names, source, batch_size)
+    bundle.folds = _folds(splits, make)
+    return bundle
+
+
+def _folds(splits, make):
+    """`DataBundle.folds`: K-fold over the training and validation examples, in that order."""
+    import functools
+
+    import numpy as np
+
+    from kerasrun.data.bundle import kfold
+
+    (x, y), (x_val, y_val) = splits["train"], splits["validation"]
+    return functools.partial(
+        kfold,
+        np.concatenate([x, x_val]),
+        np.concatenate([y, y_val]),
+        make_dataset=lambda x, y, training: make(x, y, training),
+    )
 
 
 def _dataset(x, y, *, training, batch_size, seed):

@@ -472,3 +472,46 @@ def dense_timeseries(*, input_shape, task, units=32):
         ],
         name="dense_timeseries",
     )
+
+
+def last_value(*, input_shape, task, feature=None):
+    """The book's 6.3.3 common-sense baseline as a model: predicts `inputs[:, -1, feature]`.
+
+    "Tomorrow's temperature equals today's": the value of feature `feature` at the window's
+    last row. It has no trainable weights, so run it with `trainer.epochs=0`
+    (`experiment=jena_naive`): its validation MAE is the book's 0.29 on Jena.
+
+    Args:
+        feature: the index of the target among the input features (Jena's `T (degC)` is 1,
+            the book's `samples[:, -1, 1]`).
+    """
+    import keras
+    import numpy as np
+    from keras import layers
+
+    input_shape = _check_series(input_shape, model="last_value", text_model="lstm")
+    features = input_shape[1]
+    require(
+        task.kind == "regression",
+        f"model=last_value predicts a value, for regression data such as time series. "
+        f"Received: a {task.kind} task. Use it with data=jena_climate or data=csv_timeseries.",
+    )
+    require(
+        _is_int(feature) and 0 <= feature < features,
+        f"model.feature must be the index of the target among the {features} input features "
+        f"(0 to {features - 1}). Received: model.feature={feature!r}. Set e.g. model.feature=1 "
+        "(Jena's T (degC)).",
+    )
+    # Built-in layers only, so that the saved model loads in safe mode (no Lambda).
+    pick = layers.Dense(1, use_bias=False, trainable=False, name="pick_feature")
+    model = keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Cropping1D((input_shape[0] - 1, 0)),  # the last row: (1, features)
+            layers.Flatten(),
+            pick,
+        ],
+        name="last_value",
+    )
+    pick.set_weights([np.eye(features, 1, -feature, dtype="float32")])  # one-hot column
+    return model
