@@ -73,7 +73,7 @@ def multi_hot(sequences, num_words):
 # --- the YAML files and the registry ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", NEW)
+@pytest.mark.parametrize("name", (*NEW, "imdb_raw"))
 def test_yaml_keys_are_builder_arguments(name):
     from omegaconf import OmegaConf
 

@@ -23,6 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 CONF_MODEL = REPO / "conf" / "model"
 # Popped by `train` (phase 2 of fine-tuning) before the builder is called.
 FINE_TUNE_KEYS = {"unfreeze_from", "fine_tune_epochs", "fine_tune_learning_rate"}
+# Supplied by `train` (the data's shape and task, pretrained word vectors), never YAML keys.
+GIVEN = {"input_shape", "task", "embeddings"}
 BINARY = Task("binary")
 TEN_CLASSES = Task("multiclass", num_classes=10)
 
@@ -348,7 +350,7 @@ def test_yaml_keys_are_the_builders_arguments(path):
     assert name == path.stem
     parameters = inspect.signature(MODELS[name]).parameters
     keys = set(config) - FINE_TUNE_KEYS
-    assert keys <= set(parameters) - {"input_shape", "task"}
+    assert keys <= set(parameters) - GIVEN
     for key in keys:  # the YAML documents the builder's defaults
         default = parameters[key].default
         default = list(default) if isinstance(default, tuple) else default

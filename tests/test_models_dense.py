@@ -14,6 +14,8 @@ from kerasrun.models.dense import embedding_flatten, mlp
 from kerasrun.tasks import Task
 
 CONF_MODEL = Path(__file__).resolve().parents[1] / "conf" / "model"
+# Supplied by `train` (the data's shape and task, pretrained word vectors), never YAML keys.
+GIVEN = {"input_shape", "task", "embeddings"}
 BINARY = Task("binary")
 REUTERS = Task("multiclass", num_classes=46)
 REGRESSION = Task("regression")
@@ -189,7 +191,7 @@ def test_yaml_keys_are_the_builders_arguments_and_defaults(name):
     config = OmegaConf.to_container(OmegaConf.load(CONF_MODEL / f"{name}.yaml"), resolve=True)
     assert config.pop("name") == name
     parameters = inspect.signature(MODELS[name]).parameters
-    assert set(config) == set(parameters) - {"input_shape", "task"}
+    assert set(config) == set(parameters) - GIVEN
     for key, value in config.items():
         default = parameters[key].default
         assert value == (list(default) if isinstance(default, tuple) else default), key

@@ -5,7 +5,7 @@ Every builder takes plain keyword arguments (its signature is its schema) and re
 """
 
 from kerasrun.config import call_builder, lookup
-from kerasrun.data import arrays, folders, keras_text, timeseries
+from kerasrun.data import arrays, folders, keras_text, raw_text, timeseries
 from kerasrun.data.bundle import DataBundle
 
 DATASETS = {
@@ -16,6 +16,7 @@ DATASETS = {
     "image_folder": folders.image_folder,
     "cats_dogs": folders.cats_dogs,
     "imdb": keras_text.imdb,
+    "imdb_raw": raw_text.imdb_raw,
     "reuters": keras_text.reuters,
     "boston_housing": keras_text.boston_housing,
     "jena_climate": timeseries.jena_climate,

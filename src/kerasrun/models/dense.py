@@ -7,6 +7,7 @@
 
 from kerasrun.errors import ConfigError, require
 from kerasrun.models.convnets import check_rate
+from kerasrun.models.sequence import word_embedding
 
 
 def _check_units(units):
@@ -77,17 +78,24 @@ def mlp(*, input_shape, task, units=(16, 16), activation="relu", dropout=0.0, l2
     return model
 
 
-def embedding_flatten(*, input_shape, task, num_words=10000, embedding_dim=8, units=()):
-    """The book's 6.1.2: Embedding → Flatten → [Dense(u, relu) ...] → head.
+def embedding_flatten(
+    *, input_shape, task, num_words=10000, embedding_dim=8, units=(), embeddings=None
+):
+    """The book's 6.1.2 and 6.1.3: Embedding → Flatten → [Dense(u, relu) ...] → head.
 
     Takes int32 word indices of shape `(maxlen,)`. With maxlen 20 and a binary task it is
     `imdb_embedding_flatten`: Embedding(10000, 8) → Flatten → Dense(1, sigmoid), 80,161
-    parameters.
+    parameters. `imdb_glove_200` (6.1.3) is Embedding(10000, 100) holding frozen GloVe
+    vectors → Flatten → Dense(32, relu) → Dense(1, sigmoid) on 100 words: 1,320,065
+    parameters, 1,000,000 of them frozen.
 
     Args:
         num_words: the vocabulary size: indices must be below it (the data's `num_words`).
         embedding_dim: the size of each word vector.
         units: the width of each hidden Dense(relu) after Flatten; [] = none (the book's).
+        embeddings: pretrained word vectors from the data (given by `train`, not a YAML key):
+            `{"matrix": float32 (num_words, embedding_dim), "trainable": bool}`, or `None` for
+            a random, trainable Embedding.
     """
     import keras
     from keras import layers
@@ -115,7 +123,7 @@ def embedding_flatten(*, input_shape, task, num_words=10000, embedding_dim=8, un
     model = keras.Sequential(
         [
             keras.Input(shape=input_shape, dtype="int32"),
-            layers.Embedding(num_words, embedding_dim),
+            word_embedding(num_words, embedding_dim, embeddings, model="embedding_flatten"),
             layers.Flatten(),
         ],
         name="embedding_flatten",

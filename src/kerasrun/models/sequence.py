@@ -69,16 +69,55 @@ def _check_series(input_shape, *, model, text_model):
     return input_shape
 
 
-def _first_layers(input_shape, num_words, embedding_dim):
-    """`Input` [→ `Embedding`]: int32 indices for text, float32 for time series."""
-    import keras
+def word_embedding(num_words, embedding_dim, embeddings=None, *, model):
+    """`Embedding(num_words, embedding_dim)`, holding pretrained vectors if `embeddings` is given.
+
+    Args:
+        embeddings: `None` (a random, trainable Embedding), or the data's pretrained word
+            vectors (`DataBundle.embeddings`): `{"matrix": float32 (num_words, embedding_dim),
+            "trainable": bool}`. The matrix becomes the layer's initial weights (Keras's
+            `weights=`, not a `Constant` initializer, which would copy it into the model's
+            config); `trainable=False` freezes it, as the book's 6.1.3.
+    """
     from keras import layers
 
+    if embeddings is None:
+        return layers.Embedding(num_words, embedding_dim)
+    require(
+        num_words is not None,
+        f"Pretrained word vectors (data.embeddings.path) need word indices and an Embedding: "
+        f"model={model} with model.num_words=null takes time series. Received: "
+        "model.num_words=None. Set model.num_words to the data's max_tokens, or set "
+        "data.embeddings.path=null.",
+    )
+    matrix = embeddings["matrix"]
+    rows, dim = matrix.shape
+    require(
+        tuple(matrix.shape) == (num_words, embedding_dim),
+        f"The pretrained word vectors are a ({rows}, {dim}) matrix (data.max_tokens={rows} words "
+        f"of {dim}-d GloVe vectors), so model={model} needs an Embedding({rows}, {dim}). "
+        f"Received: model.num_words={num_words}, model.embedding_dim={embedding_dim}. Set "
+        f"model.num_words={rows} model.embedding_dim={dim} to match (or change data.max_tokens).",
+    )
+    return layers.Embedding(
+        num_words,
+        embedding_dim,
+        weights=[matrix],
+        trainable=bool(embeddings.get("trainable", False)),
+    )
+
+
+def _first_layers(input_shape, num_words, embedding_dim, embeddings=None, *, model):
+    """`Input` [→ `Embedding`]: int32 indices for text, float32 for time series."""
+    import keras
+
     if num_words is None:
+        if embeddings is not None:
+            word_embedding(num_words, embedding_dim, embeddings, model=model)  # refuses them
         return [keras.Input(shape=input_shape)]
     return [
         keras.Input(shape=input_shape, dtype="int32"),
-        layers.Embedding(num_words, embedding_dim),
+        word_embedding(num_words, embedding_dim, embeddings, model=model),
     ]
 
 
@@ -155,7 +194,7 @@ def _check_length(input_shape, *, model, num_conv, kernel_size, pool_size, text)
     )
 
 
-def simple_rnn(*, input_shape, task, num_words=10000, embedding_dim=32, units=32):
+def simple_rnn(*, input_shape, task, num_words=10000, embedding_dim=32, units=32, embeddings=None):
     """The book's 6.2: [Embedding] → SimpleRNN(units) → head.
 
     `imdb_simplernn`: Embedding(10000, 32) → SimpleRNN(32) → Dense(1, sigmoid), 322,113
@@ -166,6 +205,8 @@ def simple_rnn(*, input_shape, task, num_words=10000, embedding_dim=32, units=32
             of shape (timesteps, features), no Embedding.
         embedding_dim: the size of each word vector (text only).
         units: the width of the SimpleRNN.
+        embeddings: pretrained word vectors from the data (given by `train`, not a YAML key;
+            see `word_embedding`), or `None`.
     """
     import keras
     from keras import layers
@@ -176,7 +217,7 @@ def simple_rnn(*, input_shape, task, num_words=10000, embedding_dim=32, units=32
     _check_positive("units", units, 32)
     return keras.Sequential(
         [
-            *_first_layers(input_shape, num_words, embedding_dim),
+            *_first_layers(input_shape, num_words, embedding_dim, embeddings, model="simple_rnn"),
             layers.SimpleRNN(units),
             task.head(),
         ],
@@ -197,6 +238,7 @@ def _recurrent(
     dropout,
     recurrent_dropout,
     activation,
+    embeddings,
 ):
     """[Embedding] → one `layer_class` per entry of `units` [each Bidirectional] → head."""
     import keras
@@ -215,7 +257,9 @@ def _recurrent(
     check_rate("model.recurrent_dropout", recurrent_dropout)
     activations = _check_activations(activation, len(units))
 
-    network = keras.Sequential(_first_layers(input_shape, num_words, embedding_dim), name=model)
+    network = keras.Sequential(
+        _first_layers(input_shape, num_words, embedding_dim, embeddings, model=model), name=model
+    )
     for i, (width, function) in enumerate(zip(units, activations, strict=True)):
         layer = layer_class(
             width,
@@ -240,6 +284,7 @@ def lstm(
     dropout=0.0,
     recurrent_dropout=0.0,
     activation="tanh",
+    embeddings=None,
 ):
     """The book's 6.2.3 and 6.3.8: [Embedding] → LSTM(units[0]) → ... → head.
 
@@ -260,6 +305,8 @@ def lstm(
         dropout: the LSTMs' own input dropout rate (the same mask at every timestep).
         recurrent_dropout: the LSTMs' dropout rate on the recurrent state.
         activation: of every LSTM, or a list with one per entry of `units`.
+        embeddings: pretrained word vectors from the data (given by `train`, not a YAML key;
+            see `word_embedding`), or `None`.
     """
     from keras import layers
 
@@ -275,6 +322,7 @@ def lstm(
         dropout=dropout,
         recurrent_dropout=recurrent_dropout,
         activation=activation,
+        embeddings=embeddings,
     )
 
 
@@ -289,6 +337,7 @@ def gru(
     dropout=0.0,
     recurrent_dropout=0.0,
     activation="tanh",
+    embeddings=None,
 ):
     """The book's 6.3.5-6.3.8 on Jena (14 features): [Embedding] → GRU(units[0]) → ... → head.
 
@@ -311,6 +360,8 @@ def gru(
         dropout: the GRUs' own input dropout rate (the same mask at every timestep).
         recurrent_dropout: the GRUs' dropout rate on the recurrent state.
         activation: of every GRU, or a list with one per entry of `units`.
+        embeddings: pretrained word vectors from the data (given by `train`, not a YAML key;
+            see `word_embedding`), or `None`.
     """
     from keras import layers
 
@@ -326,6 +377,7 @@ def gru(
         dropout=dropout,
         recurrent_dropout=recurrent_dropout,
         activation=activation,
+        embeddings=embeddings,
     )
 
 
@@ -339,6 +391,7 @@ def conv1d(
     kernel_size=7,
     pool_size=5,
     num_conv=2,
+    embeddings=None,
 ):
     """The book's 6.4.3-6.4.4 1D convnet: [Embedding] → Conv1D → MaxPooling1D → ... → head.
 
@@ -359,6 +412,8 @@ def conv1d(
         kernel_size: the window of every Conv1D ("valid" padding).
         pool_size: the window of every MaxPooling1D.
         num_conv: the number of Conv1D layers.
+        embeddings: pretrained word vectors from the data (given by `train`, not a YAML key;
+            see `word_embedding`), or `None`.
     """
     import keras
     from keras import layers
@@ -379,7 +434,10 @@ def conv1d(
         text=num_words is not None,
     )
 
-    model = keras.Sequential(_first_layers(input_shape, num_words, embedding_dim), name="conv1d")
+    model = keras.Sequential(
+        _first_layers(input_shape, num_words, embedding_dim, embeddings, model="conv1d"),
+        name="conv1d",
+    )
     for i in range(num_conv):
         if i:
             model.add(layers.MaxPooling1D(pool_size))
