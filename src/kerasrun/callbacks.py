@@ -59,3 +59,25 @@ def build_callbacks(nodes, *, group):
     return [
         instantiate(node, key=f"{group}.{name}") for name, node in (nodes or {}).items() if node
     ]
+
+
+def continue_best(callbacks, history):
+    """After a resume, keeps `ModelCheckpoint(save_best_only=True)` from overwriting a better
+    model saved before the kill: its best so far comes from the run's `history` (the epochs
+    already done), instead of starting from scratch.
+    """
+    import math
+
+    import keras
+
+    from kerasrun.results import lower_is_better
+
+    for callback in callbacks:
+        if not isinstance(callback, keras.callbacks.ModelCheckpoint):
+            continue
+        values = [v for v in history.get(callback.monitor, []) if math.isfinite(v)]
+        if values:
+            lower = callback.mode == "min" or (
+                callback.mode == "auto" and lower_is_better(callback.monitor)
+            )
+            callback.best = min(values) if lower else max(values)  # Keras's initial "best"

@@ -99,10 +99,20 @@ def unique_dir(path):
 
 
 def register_resolvers():
-    """Registers `${kerasrun_unique:...}`, used by conf/hydra/default.yaml."""
+    """Registers `${kerasrun_unique:...}` (conf/hydra/) and `${kerasrun_direction:...}`."""
     from omegaconf import OmegaConf
 
-    OmegaConf.register_new_resolver("kerasrun_unique", unique_dir, replace=True)
+    # Cached: the value travels with the config, so a sweep job run in another process
+    # (hydra/launcher=processes) gets the sweep folder its launcher made, not a new one.
+    OmegaConf.register_new_resolver("kerasrun_unique", unique_dir, replace=True, use_cache=True)
+    OmegaConf.register_new_resolver("kerasrun_direction", direction, replace=True)
+
+
+def direction(metric):
+    """`minimize` for a loss or an error (`best_val_loss`, `kfold_val_mae`), else `maximize`."""
+    from kerasrun.results import lower_is_better
+
+    return "minimize" if lower_is_better(str(metric)) else "maximize"
 
 
 def validate(config):

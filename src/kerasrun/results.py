@@ -41,6 +41,27 @@ def final_metrics(history, *, monitor, test=None, wall_time_s=0.0):
     return metrics
 
 
+def read_history(path, history):
+    """The run's whole history: `history.csv` when it holds more epochs than `history`.
+
+    A job resumed from its backup (a re-run sweep) only has the epochs since the restart
+    in memory; the CSV logger (append mode) has every epoch. A repeated epoch (killed after
+    its CSV row, before its backup) counts once, with its last values.
+    """
+    path = Path(path) if path else None
+    if path is None or not path.is_file():
+        return history
+    import csv
+
+    with open(path, newline="") as f:
+        rows = {int(row["epoch"]): row for row in csv.DictReader(f) if row.get("epoch")}
+    if len(rows) <= len(history.get("loss", [])):
+        return history
+    ordered = [rows[epoch] for epoch in sorted(rows)]
+    keys = [k for k in ordered[0] if k != "epoch"]
+    return {k: [float(row[k]) if row.get(k) else math.nan for row in ordered] for k in keys}
+
+
 def write_json(path, data):
     """Writes JSON atomically: a kill never leaves a half-written file behind."""
     path = Path(path)
@@ -71,6 +92,15 @@ def write_failure(path, error, wall_time_s):
     )
 
 
+def finished(run_dir):
+    """The metrics of a run that finished (`status` finished or stopped_nan), else `None`."""
+    try:
+        metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if metrics.get("status") in ("finished", "stopped_nan") else None
+
+
 def objective(metrics, optimized_metric):
     """The number `train` returns to a sweeper: `metrics[optimized_metric]`, finite."""
     value = metrics.get(optimized_metric)
@@ -79,3 +109,20 @@ def objective(metrics, optimized_metric):
         log.warning(f"{optimized_metric} is {value!r}: reporting {worst:g} to the sweeper.")
         return worst
     return float(value)
+
+
+class FailedJob:
+    """What a sweep job that failed returns instead of its objective.
+
+    Optuna's sweeper records a trial whose value is not a float as failed, and logs it as
+    `Got 'failed: <error>'`; a grid sweep ignores it. (A NaN would stop the search.)
+    """
+
+    def __init__(self, error):
+        self.error = error
+
+    def __float__(self):
+        raise ValueError(self.error)
+
+    def __repr__(self):
+        return f"failed: {self.error}"

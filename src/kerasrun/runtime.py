@@ -6,6 +6,7 @@ bfloat16 was slower still).
 """
 
 import logging
+import os
 from dataclasses import asdict, dataclass
 
 from kerasrun.errors import ConfigError
@@ -25,6 +26,9 @@ class Runtime:
     jit_compile: bool
     strategy: str
     num_replicas: int
+    # CUDA_VISIBLE_DEVICES as the job saw it (hydra/launcher=processes gives each job a GPU).
+    cuda_visible_devices: str = None
+    process_id: int = None
 
     def as_dict(self):
         return asdict(self)
@@ -37,7 +41,6 @@ def import_tensorflow_quietly():
     initialised, so stderr is pointed at a temporary file for the import; what was
     written there is replayed only if the import fails.
     """
-    import os
     import sys
     import tempfile
 
@@ -108,7 +111,15 @@ def resolve(precision="auto", jit_compile="auto", strategy="auto"):
         dist = tf.distribute.get_strategy()
 
     devices = f"{len(gpus)} GPU" if on_gpu else "CPU"
-    runtime = Runtime(devices, precision, bool(jit_compile), strategy, dist.num_replicas_in_sync)
+    runtime = Runtime(
+        devices,
+        precision,
+        bool(jit_compile),
+        strategy,
+        dist.num_replicas_in_sync,
+        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        process_id=os.getpid(),
+    )
     return runtime, dist
 
 

@@ -19,14 +19,23 @@ from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
 from kerasrun import console, hparams, runtime
-from kerasrun.callbacks import build_callbacks, instantiate
+from kerasrun.callbacks import build_callbacks, continue_best, instantiate
 from kerasrun.config import FINE_TUNE_KEYS, conf_dir, plain, register_resolvers, validate
 from kerasrun.data import build_data
 from kerasrun.errors import ConfigError
 from kerasrun.kfold import cross_validate
 from kerasrun.models import build_model
 from kerasrun.models.pretrained import unfreeze_from
-from kerasrun.results import final_metrics, objective, write_failure, write_json, write_yaml
+from kerasrun.results import (
+    FailedJob,
+    final_metrics,
+    finished,
+    objective,
+    read_history,
+    write_failure,
+    write_json,
+    write_yaml,
+)
 from kerasrun.tasks import Task
 
 log = logging.getLogger("kerasrun")
@@ -39,25 +48,38 @@ def main(cfg):
 
     A user mistake (`ConfigError`, or an OmegaConf error in the config) is one `Error:` line
     and exit code 2. Any other failure keeps its traceback and is recorded in metrics.json.
+    In a sweep (`-m`), a failed job is recorded the same way and the sweep goes on: the job
+    returns a `FailedJob`, which Optuna records as a failed trial. Ctrl-C stops the sweep.
     """
     run_dir = Path(cfg.paths.output_dir)
+    sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     start = time.perf_counter()
     try:
         config = plain(cfg)
+        if sweep and (done := finished(run_dir)):  # a re-run sweep: keep what is done
+            log.info(f"Job already finished in {run_dir}: skipped (delete it to run it again).")
+            return objective(done, config["optimized_metric"])
         console.print_config_tree(config)
         validate(config)
         metrics = train(config, run_dir)
     except (ConfigError, OmegaConfBaseException) as e:
         log.error(console.one_line(e, with_type=not isinstance(e, ConfigError)))
-        sys.exit(2)
-    except BaseException as e:
+        write_failure(run_dir / "metrics.json", e, time.perf_counter() - start)
+        if not sweep:
+            sys.exit(2)
+        return FailedJob(console.one_line(e))
+    except Exception as e:
+        write_failure(run_dir / "metrics.json", e, time.perf_counter() - start)
+        if not sweep:
+            raise
+        log.exception(f"This job failed; the sweep goes on. {console.one_line(e)}")
+        return FailedJob(console.one_line(e))
+    except BaseException as e:  # Ctrl-C, SystemExit: recorded, then the whole command stops
         write_failure(run_dir / "metrics.json", e, time.perf_counter() - start)
         raise
     # Only a sweeper reads the objective: a single run need not warn that a regression run
     # has no best_val_accuracy.
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
-        return objective(metrics, config["optimized_metric"])
-    return None
+    return objective(metrics, config["optimized_metric"]) if sweep else None
 
 
 def train(config, run_dir):
@@ -119,6 +141,8 @@ def train(config, run_dir):
     # 4. Callbacks and loggers; the resolved config (with what `auto` became) beside them.
     callbacks = build_callbacks(config["callbacks"], group="callbacks")
     callbacks += build_callbacks(config["logger"], group="logger")
+    history_csv = (config["logger"] or {}).get("csv", {}).get("filename")
+    continue_best(callbacks, read_history(history_csv, {}))  # a resumed job's earlier epochs
     tensorboard_dir = (config["logger"] or {}).get("tensorboard", {}).get("log_dir")
     if tensorboard_dir:
         hparams.write_hparams(tensorboard_dir, hparams.flatten_hparams(config), run_dir.name)
@@ -189,7 +213,10 @@ def train(config, run_dir):
     if trained:
         model.save(run_dir / "model.keras")
     metrics = final_metrics(
-        history, monitor=config["monitor"], test=test, wall_time_s=time.perf_counter() - start
+        read_history(history_csv, history),  # all epochs, also after a resume
+        monitor=config["monitor"],
+        test=test,
+        wall_time_s=time.perf_counter() - start,
     )
     if not history and trained:  # epochs=0: the untrained model's validation scores
         val = evaluate(data.validation_dataset) or {}

@@ -1,0 +1,1 @@
+"""kerasrun's Hydra launcher plugin (`hydra/launcher=processes`), found by Hydra's plugin scan."""
