@@ -2,12 +2,11 @@
 
 Hydra calls `SweepSummary.on_multirun_end` once every job has run (conf/hydra/default.yaml
 registers it), for grid sweeps and for Optuna searches alike. Each job's row comes from the
-files the job wrote: `.hydra/overrides.yaml` and `metrics.json`, so failed jobs are listed
-with their one-line error, and jobs that never finished as `killed`.
+files the job wrote, read as the `runs` command reads them (`kerasrun.runs.read_run`): failed
+jobs are listed with their one-line error, jobs that never finished as `killed`.
 """
 
 import csv
-import json
 import logging
 import math
 from pathlib import Path
@@ -67,33 +66,22 @@ def summarize(sweep_dir, metric):
 
 def job_row(job_dir, metric):
     """One job's summary: number, overrides, status, objective, best/test metrics, error."""
-    import yaml
+    from kerasrun.runs import read_run
 
-    job_dir = Path(job_dir)
-    try:
-        overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
-    except (OSError, yaml.YAMLError):
-        overrides = []
-    try:
-        metrics = json.loads((job_dir / "metrics.json").read_text())
-    except FileNotFoundError:
-        metrics = {"status": "killed"}  # no metrics.json: the process died (or still runs)
-    except (OSError, ValueError):
-        metrics = {"status": "unreadable"}
-    number = job_dir.name.split("_", 1)[0]
+    run = read_run(Path(job_dir))  # the same reading as the `runs` command
     return {
-        "job": int(number) if number.isdigit() else job_dir.name,
-        "overrides": " ".join(str(o) for o in overrides),
-        "status": metrics.get("status", "unknown"),
-        metric: metrics.get(metric),
+        "job": run.job if run.job >= 0 else run.path.name,
+        "overrides": " ".join(run.overrides),
+        "status": run.status,
+        metric: run.value(metric),
         "metrics": {
             k: v
-            for k, v in metrics.items()
+            for k, v in run.metrics.items()
             if k.startswith(("best_val_", "test_", "kfold_val_")) and _finite(v)
         },
-        **{k: metrics.get(k) for k in EXTRA},
-        "error": metrics.get("error", ""),
-        "dir": str(job_dir),
+        **{k: run.metrics.get(k) for k in EXTRA},
+        "error": run.error,
+        "dir": str(run.path),
     }
 
 

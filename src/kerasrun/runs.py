@@ -1,0 +1,531 @@
+"""`runs`: every run and sweep job under `outputs/` in one table, newest or best first.
+
+runs                                        # every run under outputs/, newest first
+runs outputs/sweeps/2026-11-22_19-30-13     # the jobs of one sweep
+runs --data digits --model convnet --since 7d
+runs --status failed,killed                 # what went wrong lately
+runs --sort best_val_accuracy --limit 5     # the five best (accuracy: highest first)
+runs --sort test_mae                        # loss/mae/mse/error metrics: lowest first
+runs --sweep --csv runs.csv                 # only sweep jobs, also written to a CSV file
+
+`runs` only reads what `train` wrote (config.yaml, metrics.json, .hydra/overrides.yaml,
+train.log) and never imports TensorFlow, so it answers at once. A run without metrics.json
+is "running" while its train.log changed in the last 2 minutes, "failed" when the log ends
+with an error, else "killed"; a run whose files cannot be read is "unreadable".
+"""
+
+import argparse
+import csv
+import difflib
+import json
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+from kerasrun.results import lower_is_better
+
+STATUSES = ("finished", "failed", "interrupted", "stopped_nan", "running", "killed", "unreadable")
+STATUS_STYLES = {
+    "finished": "green",
+    "running": "cyan",
+    "failed": "bold red",
+    "unreadable": "bold red",
+}
+# A run without metrics.json whose train.log changed this recently is still running.
+RUNNING_WINDOW_S = 120
+# Overrides that say where files are, not what makes runs differ (as Hydra's override_dirname).
+PATH_KEYS = ("data.root", "data.path", "resume", "paths.root")
+SHOWN_KEYS = ("data", "model")  # they have their own columns
+EXTRA_METRICS = ("test_accuracy", "test_mae")
+OVERRIDES_WIDTH = 60
+STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})")
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class UsageError(ValueError):
+    """A bad command-line value: printed as one `Error:` line, exit code 2."""
+
+
+@dataclass
+class Run:
+    """What `runs` knows about one run directory."""
+
+    path: Path
+    started: datetime
+    kind: str = "run"
+    job: int = -1  # a sweep job's number
+    data: str = ""
+    model: str = ""
+    overrides: list = field(default_factory=list)
+    status: str = "unknown"
+    error: str = ""
+    metrics: dict = field(default_factory=dict)
+    optimized_metric: str = ""
+
+    def value(self, key):
+        """`metrics[key]` as a finite float, or `None` (missing, NaN, not a number)."""
+        value = self.metrics.get(key)
+        return float(value) if value is not None and math.isfinite(value) else None
+
+
+# Finding and reading run directories.
+
+
+def find_run_dirs(root):
+    """Directories under `root` (itself included) holding `config.yaml` or `.hydra/`.
+
+    Symlinks are not followed, and nothing below a run directory is searched.
+    """
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        if "config.yaml" in filenames or ".hydra" in dirnames:
+            found.append(Path(dirpath))
+            dirnames.clear()
+        else:
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    return found
+
+
+def read_run(path):
+    """Reads one run directory into a `Run`; corrupt files make its status `unreadable`."""
+    run = Run(path, _started(path), *_kind(path))
+    try:
+        config = _read_config(path)
+        run.data, run.model = _name(config, "data"), _name(config, "model")
+        run.optimized_metric = str(config.get("optimized_metric") or "")
+        metrics = _read_metrics(path / "metrics.json")
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        run.status, run.error = "unreadable", _first_line(e)
+        return run
+    run.overrides = _read_overrides(path / ".hydra" / "overrides.yaml")
+    if metrics is None:
+        run.status, run.error = _status_without_metrics(path)
+    else:
+        run.metrics = {k: v for k, v in metrics.items() if _is_number(v)}
+        run.status = str(metrics.get("status") or "unknown")
+        run.error = str(metrics.get("error") or "")
+    return run
+
+
+def read_runs(paths):
+    """`read_run` for each path, skipping directories deleted while `runs` looks at them."""
+    runs = []
+    for path in paths:
+        try:
+            runs.append(read_run(path))
+        except FileNotFoundError:
+            continue
+    return runs
+
+
+def _read_config(path):
+    """config.yaml (resolved), else .hydra/config.yaml (a run that stopped before writing it)."""
+    for candidate in (path / "config.yaml", path / ".hydra" / "config.yaml"):
+        if candidate.is_file():
+            return _mapping(yaml.load(candidate.read_text(), Loader=_Loader), candidate)
+    return {}
+
+
+def _read_metrics(path):
+    if not path.is_file():
+        return None
+    try:
+        return _mapping(json.loads(path.read_text()), path)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path.name}: {e}") from e
+
+
+def _read_overrides(path):
+    try:
+        overrides = yaml.load(path.read_text(), Loader=_Loader) if path.is_file() else []
+    except (OSError, ValueError, yaml.YAMLError):
+        return ["?"]
+    return [str(o) for o in overrides] if isinstance(overrides, list) else ["?"]
+
+
+def _mapping(data, path):
+    if not isinstance(data, dict):
+        raise ValueError(f"{path.name} is not a mapping")
+    return data
+
+
+def _name(config, group):
+    node = config.get(group)
+    return str(node.get("name") or "") if isinstance(node, dict) else ""
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _status_without_metrics(path):
+    """`(status, error)` of a run that wrote no metrics.json: running, failed or killed."""
+    log = path / "train.log"
+    last = _last_line(log)
+    if " ERROR " in last:  # a config error: `train` exits 2 before metrics.json exists
+        return "failed", last.split(" ERROR ", 1)[1]
+    changed = (log if log.is_file() else path).stat().st_mtime
+    return ("running" if time.time() - changed < RUNNING_WINDOW_S else "killed"), ""
+
+
+def _last_line(path, tail=4096):
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - tail))
+            lines = f.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def _started(path):
+    """The start time in the directory name (a sweep job's: its sweep's), else its mtime."""
+    for name in (path.name, path.parent.name):
+        match = STAMP.match(name)
+        if match:
+            return datetime.strptime(match.group(1), "%Y-%m-%d_%H-%M-%S")
+    return datetime.fromtimestamp(path.stat().st_mtime)
+
+
+def _kind(path):
+    """`("run", -1)`, or `("sweep #<n>", n)` for `sweeps/<date>_<time>/<n>_<overrides>/`."""
+    match = re.match(r"^(\d+)_", path.name)
+    in_sweep = (path.parent / "multirun.yaml").is_file() or path.parent.parent.name == "sweeps"
+    return (f"sweep #{match.group(1)}", int(match.group(1))) if match and in_sweep else ("run", -1)
+
+
+def key_overrides(overrides):
+    """The overrides that tell runs apart: not data=/model= (shown already), not file paths."""
+    keep = []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in SHOWN_KEYS or key in PATH_KEYS or "/" in value or "\\" in value:
+            continue
+        keep.append(override)
+    return keep
+
+
+# Command-line values.
+
+
+def parse_since(text, now=None):
+    """`7d`, `24h`, `30m`, `2w` before `now`, or an ISO date (`2026-11-01[T09:30]`)."""
+    now = now or datetime.now()
+    match = DURATION.match(text.strip())
+    if match:
+        return now - timedelta(**{UNITS[match.group(2)]: float(match.group(1))})
+    try:
+        since = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            "--since must be a duration (30m, 24h, 7d, 2w) or a date (2026-11-01, "
+            f"2026-11-01T09:30). Received: --since={text}"
+        ) from None
+    return since.astimezone().replace(tzinfo=None) if since.tzinfo else since
+
+
+def parse_statuses(text):
+    """`failed,killed` → `{"failed", "killed"}`, each one of `STATUSES`."""
+    statuses = {s.strip() for s in text.split(",") if s.strip()}
+    unknown = sorted(statuses - set(STATUSES) - {"unknown"})
+    if unknown or not statuses:
+        raise UsageError(
+            f"--status must be one or more (comma-separated) of {', '.join(STATUSES)}. "
+            f"Received: --status={text}"
+        )
+    return statuses
+
+
+def check_sort(sort, runs):
+    """Refuses a `--sort` key that is neither `time` nor a metric any run recorded."""
+    known = sorted({key for run in runs for key in run.metrics})
+    if sort == "time" or sort in known:
+        return
+    close = difflib.get_close_matches(sort, known, n=1)
+    hint = f" Did you mean --sort={close[0]}?" if close else ""
+    raise UsageError(
+        f"--sort must be time or a metric in the runs' metrics.json "
+        f"({', '.join(known) or 'none recorded yet'}). Received: --sort={sort}.{hint}"
+    )
+
+
+# Selecting and ordering.
+
+
+def filter_runs(runs, args):
+    """The runs that pass `--data`, `--model`, `--status`, `--since` and `--sweep`."""
+    since = parse_since(args.since) if args.since else None
+    statuses = parse_statuses(args.status) if args.status else None
+    return [
+        run
+        for run in runs
+        if (args.data is None or run.data == args.data)
+        and (args.model is None or run.model == args.model)
+        and (statuses is None or run.status in statuses)
+        and (since is None or run.started >= since)
+        and (not args.sweep or run.kind.startswith("sweep"))
+    ]
+
+
+def sort_runs(runs, key, ascending):
+    """Sorted by start time or by a metric; runs without the metric go last (newest first)."""
+    # Ties: a sweep's jobs in order, and a second run in the same second (`_2`) first.
+    newest_first = sorted(
+        runs, key=lambda run: (run.started, -run.job, str(run.path)), reverse=True
+    )
+    if key == "time":
+        return newest_first[::-1] if ascending else newest_first
+    scored = [run for run in newest_first if run.value(key) is not None]
+    missing = [run for run in newest_first if run.value(key) is None]
+    return sorted(scored, key=lambda run: run.value(key), reverse=not ascending) + missing
+
+
+def best_run(runs, key):
+    """The run with the best finite `key` (lowest for loss-like metrics), or `None`."""
+    scored = [run for run in runs if run.value(key) is not None]
+    if not scored:
+        return None
+    pick = min if lower_is_better(key) else max
+    return pick(scored, key=lambda run: run.value(key))
+
+
+def metric_columns(runs, sort):
+    """Each run's optimized_metric, the sort metric, then test_accuracy / test_mae if any."""
+    keys = [run.optimized_metric for run in runs if run.optimized_metric]
+    keys += [sort] if sort != "time" else []
+    keys += EXTRA_METRICS
+    return [k for k in dict.fromkeys(keys) if any(k in run.metrics for run in runs)]
+
+
+# Output.
+
+
+def display_path(path):
+    """`path` relative to the working directory when it is below it, else absolute."""
+    cwd = Path.cwd()
+    return os.path.relpath(path, cwd) if path.is_relative_to(cwd) else str(path)
+
+
+def format_duration(seconds):
+    """`8.4 s`, `21m 03s`, `2h 05m`."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def _truncate(text, width=OVERRIDES_WIDTH):
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table_cells(run, metrics):
+    """One table row: every cell as text."""
+    wall, epochs = run.value("wall_time_s"), run.value("epochs")
+    return [
+        run.started.strftime("%Y-%m-%d %H:%M:%S"),
+        run.kind,
+        run.data,
+        run.model,
+        _truncate(", ".join(key_overrides(run.overrides))),
+        run.status,
+        "" if epochs is None else str(int(epochs)),
+        *("" if run.metrics.get(k) is None else f"{run.metrics[k]:.4f}" for k in metrics),
+        "" if wall is None else format_duration(wall),
+        display_path(run.path),
+    ]
+
+
+def csv_row(run, metrics):
+    """One CSV row: the table's columns with full values, then the error message."""
+    return {
+        "time": run.started.isoformat(sep=" "),
+        "kind": run.kind,
+        "data": run.data,
+        "model": run.model,
+        "overrides": ", ".join(key_overrides(run.overrides)),
+        "status": run.status,
+        "epochs": run.metrics.get("epochs", ""),
+        **{key: run.metrics.get(key, "") for key in metrics},
+        "wall_time_s": run.metrics.get("wall_time_s", ""),
+        "path": display_path(run.path),
+        "error": run.error,
+    }
+
+
+# How each column may shrink on a narrow terminal: these never wrap, the rest fold.
+FIXED_COLUMNS = ("kind", "status", "epochs")
+MIN_WIDTHS = {"date/time": 10}
+
+
+def print_table(runs, metrics, title):
+    """The rich table (text cells: no markup, so `callbacks=[...]` prints as typed)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, title_justify="left")
+    headers = ["date/time", "kind", "data", "model", "overrides", "status", "epochs"]
+    for header in headers + metrics + ["wall time", "path"]:
+        numeric = header in metrics or header in ("epochs", "wall time")
+        table.add_column(
+            header,
+            justify="right" if numeric else "left",
+            overflow="fold",
+            no_wrap=header in FIXED_COLUMNS,
+            min_width=MIN_WIDTHS.get(header),
+        )
+    for run in runs:
+        cells = [Text(cell) for cell in table_cells(run, metrics)]
+        cells[5].stylize(STATUS_STYLES.get(run.status, "yellow"))
+        table.add_row(*cells)
+    _print_unwrapped(table)
+
+
+def _print_unwrapped(renderable):
+    """Prints to kerasrun's console; into a file or a pipe at full width (no wrapped rows)."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    from kerasrun.console import console
+
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    wide = console.options.update_width(100_000)
+    width = Measurement.get(console, wide, renderable).maximum
+    Console(file=console.file, width=max(width, console.width), highlight=False).print(renderable)
+
+
+def write_csv(path, runs, metrics):
+    """Writes the rows to `path` (`-`: standard output)."""
+    fieldnames = list(csv_row(Run(Path(), datetime.now()), metrics))
+    try:
+        if path == "-":
+            _write_rows(sys.stdout, fieldnames, runs, metrics)
+            return
+        with open(path, "w", newline="") as f:
+            _write_rows(f, fieldnames, runs, metrics)
+    except OSError as e:
+        raise UsageError(
+            f"--csv could not write {path}: {e.strerror}. Received: --csv={path}"
+        ) from e
+
+
+def _write_rows(f, fieldnames, runs, metrics):
+    writer = csv.DictWriter(f, fieldnames=fieldnames)
+    writer.writeheader()
+    writer.writerows(csv_row(run, metrics) for run in runs)
+
+
+# The command.
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message}. See: runs --help")
+
+
+def build_parser():
+    """The `runs` command line."""
+    lines = __doc__.splitlines()
+    parser = _Parser(
+        prog="runs",
+        description=lines[0].strip("`").replace("`", ""),
+        epilog="examples:\n  " + "\n  ".join(lines[2:9]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("root", nargs="?", default="outputs", help="where to look (default: outputs)")
+    add("--data", help="only runs of this data option (exact name, e.g. digits)")
+    add("--model", help="only runs of this model option (exact name, e.g. convnet)")
+    add("--status", help=f"only these statuses, comma-separated: {', '.join(STATUSES)}")
+    add("--since", help="only runs started since: 30m, 24h, 7d, 2w or a date (2026-11-01)")
+    add("--sort", default="time", help="time (default: newest first) or a metrics.json key")
+    direction = parser.add_mutually_exclusive_group()
+    direction.add_argument(
+        "--asc",
+        dest="ascending",
+        action="store_true",
+        default=None,
+        help="lowest first (the default for loss, mae, mse and error metrics)",
+    )
+    direction.add_argument(
+        "--desc", dest="ascending", action="store_false", help="highest (or newest) first"
+    )
+    add("--limit", type=int, help="show only the first N rows")
+    add("--sweep", action="store_true", help="only the jobs of sweeps (train -m)")
+    add("--csv", metavar="FILE", help="also write the rows as CSV (-: only CSV, to stdout)")
+    return parser
+
+
+def run_command(args):
+    """Finds, filters, sorts and prints the runs; returns the exit code."""
+    root = Path(args.root)
+    where = f"{str(root).rstrip('/')}/"
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be a positive number. Received: --limit={args.limit}")
+    runs = read_runs(find_run_dirs(root.absolute()))
+    if not runs:
+        print(f"No runs under {where}. Train one with: train")
+        return 0
+    check_sort(args.sort, runs)
+    selected = filter_runs(runs, args)
+    if not selected:
+        print(f"No runs under {where} match the filters ({len(runs)} runs in all).")
+        return 0
+    ascending = args.ascending
+    if ascending is None:
+        ascending = args.sort != "time" and lower_is_better(args.sort)
+    ordered = sort_runs(selected, args.sort, ascending)[: args.limit]
+    metrics = metric_columns(ordered, args.sort)
+    if args.csv == "-":
+        write_csv("-", ordered, metrics)
+        return 0
+    shown = f"{len(ordered)} of {len(runs)}" if len(ordered) < len(runs) else str(len(runs))
+    print_table(ordered, metrics, title=f"{shown} runs under {where}")
+    _print_best_and_write_csv(args, selected, ordered, metrics)
+    return 0
+
+
+def _print_best_and_write_csv(args, selected, ordered, metrics):
+    from kerasrun.console import console
+
+    best = best_run(selected, args.sort) if args.sort != "time" else None
+    if best is not None:
+        line = f"Best {args.sort}: {best.value(args.sort):.4f} in {display_path(best.path)}"
+        console.print(line, markup=False, soft_wrap=True)
+    if args.csv:
+        write_csv(args.csv, ordered, metrics)
+        console.print(f"Wrote {len(ordered)} rows to {args.csv}", markup=False, soft_wrap=True)
+
+
+def main(argv=None):
+    """The `runs` console script; returns its exit code (0, or 2 for a bad option)."""
+    try:
+        return run_command(build_parser().parse_args(argv))
+    except UsageError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `runs | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
