@@ -188,6 +188,7 @@ def train(config, run_dir):
     history = (
         fit_model(0, epochs, phase="final model" if trainer["kfold"] else "") if epochs else {}
     )
+    history = read_history(history_csv, history)  # all epochs, also when resumed from a backup
 
     # 6. Fine-tuning (the book's 5.3.2): unfreeze the top of the conv base, recompile with a
     # low learning rate, train on. initial_epoch keeps TensorBoard's curves continuous, also
@@ -213,7 +214,7 @@ def train(config, run_dir):
     if trained:
         model.save(run_dir / "model.keras")
     metrics = final_metrics(
-        read_history(history_csv, history),  # all epochs, also after a resume
+        read_history(history_csv, history),
         monitor=config["monitor"],
         test=test,
         wall_time_s=time.perf_counter() - start,
