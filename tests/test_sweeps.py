@@ -218,3 +218,18 @@ def test_process_launcher_runs_each_job_in_a_fresh_process_with_one_gpu(tmp_path
     assert len(pids) == 3 and os.getpid() not in pids  # a new process for every job
     assert {r["cuda_visible_devices"] for r in runtimes} == {"0", "1"}  # one GPU each
     assert len(summary(sweep)) == 3 and "Launching 3 jobs, 2 at a time" in result.stdout
+
+
+def test_a_diverged_or_unscored_job_is_a_failed_trial_not_a_made_up_score():
+    from kerasrun.results import FailedJob, objective
+
+    assert objective({"best_val_accuracy": 0.75}, "best_val_accuracy") == 0.75
+    for metrics, metric in (
+        ({"status": "stopped_nan", "best_val_loss": 0.5}, "best_val_loss"),  # stopped on NaN
+        ({"status": "finished", "best_val_mae": 2.5}, "best_val_accuracy"),  # a regression
+        ({"status": "finished", "best_val_loss": float("nan")}, "best_val_loss"),
+    ):
+        value = objective(metrics, metric)
+        assert isinstance(value, FailedJob)
+        with pytest.raises(ValueError):  # what makes Optuna's sweeper record a failed trial
+            float(value)

@@ -8,8 +8,6 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# A sweep's objective must be a finite float: a diverged run scores this badly.
-WORST = 1e12
 
 
 def lower_is_better(metric):
@@ -102,12 +100,21 @@ def finished(run_dir):
 
 
 def objective(metrics, optimized_metric):
-    """The number `train` returns to a sweeper: `metrics[optimized_metric]`, finite."""
+    """What `train` returns to a sweeper: `metrics[optimized_metric]`, or a `FailedJob`.
+
+    A run that diverged (NaN) or lacks the metric (e.g. `best_val_accuracy` of a regression)
+    has no score: Optuna records it as a failed trial rather than a made-up worst value.
+    """
     value = metrics.get(optimized_metric)
-    worst = WORST if lower_is_better(optimized_metric) else -WORST
+    if metrics.get("status") == "stopped_nan":
+        return FailedJob(f"the loss became NaN (status stopped_nan); {optimized_metric}={value}")
     if not isinstance(value, (int, float)) or not math.isfinite(value):
-        log.warning(f"{optimized_metric} is {value!r}: reporting {worst:g} to the sweeper.")
-        return worst
+        known = ", ".join(k for k in metrics if k.startswith(("best_val_", "test_", "kfold_")))
+        log.warning(
+            f"optimized_metric={optimized_metric} is {value!r} in this run: the sweeper "
+            f"records a failed job. This run has: {known or 'no validation metrics'}."
+        )
+        return FailedJob(f"optimized_metric={optimized_metric} is {value!r}")
     return float(value)
 
 
