@@ -61,3 +61,40 @@ def kaggle_train(tmp_path):
     root = tmp_path / "dogs-vs-cats" / "train"
     root.mkdir(parents=True)
     return root
+
+
+@pytest.fixture(scope="session")
+def trained_image_run(tmp_path_factory):
+    """A real `train` run on reddish "cats" and bluish "dogs" (32×32 PNG and JPEG files).
+
+    Shared by the tests of evaluate / predict / visualize / export-model: train once (about
+    15 s), read many times. Returns `(run_dir, photos_root)`; treat both as read-only (copy
+    the run with shutil.copytree before writing into it).
+    """
+    import subprocess
+    import sys
+
+    cwd = tmp_path_factory.mktemp("trained")
+    photos = make_class_folder(cwd / "photos", per_class=30, size=(40, 36))
+    make_class_folder(photos, per_class=10, size=(50, 30), suffix=".png", start=100)
+    train = str(Path(sys.executable).with_name("train"))
+    result = subprocess.run(
+        [
+            train,
+            "data=image_folder",
+            f"data.root={photos}",
+            "data.image_size=[32,32]",
+            "data.batch_size=8",
+            "data.validation_split=0.2",
+            "data.test_split=0.2",
+            "trainer.epochs=4",
+            "optimizer=adam",
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    (run_dir,) = (cwd / "outputs" / "runs").iterdir()
+    return run_dir, photos

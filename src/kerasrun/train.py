@@ -146,7 +146,9 @@ def train(config, run_dir):
     tensorboard_dir = (config["logger"] or {}).get("tensorboard", {}).get("log_dir")
     if tensorboard_dir:
         hparams.write_hparams(tensorboard_dir, hparams.flatten_hparams(config), run_dir.name)
-    write_yaml(run_dir / "config.yaml", {**config, "runtime": rt.as_dict()})
+    write_yaml(
+        run_dir / "config.yaml", {**config, "runtime": rt.as_dict(), "data_info": data.info()}
+    )
 
     # 5. Fit. With steps_per_epoch the data repeats, like the book's endless generators.
     epochs, steps = trainer["epochs"], trainer["steps_per_epoch"]

@@ -38,6 +38,17 @@ class DataBundle:
     embeddings: dict = None
     folds: object = None
 
+    def info(self):
+        """What a later command needs to know without the data: saved as config.yaml's
+        `data_info` (`predict` names classes with it on a machine without the dataset)."""
+        return {
+            "task": self.task,
+            "class_names": list(self.class_names),
+            "input_shape": [None if d is None else int(d) for d in self.input_shape],
+            "sizes": dict(self.sizes),
+            "source": self.source,
+        }
+
     @property
     def num_classes(self):
         return len(self.class_names)

@@ -1,0 +1,221 @@
+"""A finished run, opened again: its config, its model and its data, safely.
+
+`evaluate`, `predict`, `visualize` and `export-model` all start here:
+
+    run = open_run("outputs/runs/2026-11-22_10-00-00_cats_dogs-small_convnet")
+    model = run.load_model()               # checkpoints/best.keras, in Keras's safe mode
+    data = run.build_data(root="/here/cats_and_dogs_filtered")   # the run's data, here
+
+Nothing in a run directory is trusted to run code: the model loads with `safe_mode=True`
+(no Lambda layers, no arbitrary objects), and every `_target_` in its config.yaml must be on
+kerasrun's allowlist before anything is built from it. A run made on another machine names
+paths that do not exist here; building its data then says which key to override.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kerasrun.errors import ConfigError, require
+
+CHECKPOINTS = {"best": ("checkpoints", "best.keras"), "last": ("model.keras",)}
+# Data keys that name files or folders on the machine that trained the run.
+PATH_KEYS = ("root", "path")
+
+
+@dataclass
+class Run:
+    """A run directory written by `train`.
+
+    Attributes:
+        path: the run directory.
+        config: its resolved config (config.yaml), as plain dicts and lists.
+        model_path: the `.keras` file `load_model` reads (see `open_run`'s `checkpoint`).
+    """
+
+    path: Path
+    config: dict
+    model_path: Path
+
+    @property
+    def class_names(self):
+        """The class names training saw (`[]` for regression), from config.yaml's `data_info`."""
+        return list((self.config.get("data_info") or {}).get("class_names") or [])
+
+    def load_model(self):
+        """The run's model, in safe mode; raw inputs in (the preprocessing is inside it)."""
+        from kerasrun.models import load_model
+
+        return load_model(self.model_path)
+
+    def build_data(self, **overrides):
+        """The run's `DataBundle`, rebuilt from its config with `overrides` (e.g. `root=`).
+
+        Raises:
+            ConfigError: a path of the run's data config does not exist on this machine, and
+                no override was given for it.
+        """
+        from kerasrun.data import build_data
+
+        data_cfg = {**self.config["data"], **{k: v for k, v in overrides.items() if v is not None}}
+        name = data_cfg.pop("name")
+        for key in PATH_KEYS:
+            value = data_cfg.get(key)
+            require(
+                value is None or Path(os.path.expanduser(str(value))).exists(),
+                f"data.{key} of this run does not exist on this machine. Received: "
+                f"data.{key}='{value}' (from {self.path / 'config.yaml'}). Point it at the "
+                f"data here: data.{key}=/path/to/it.",
+            )
+        return build_data(name, seed=self.config.get("seed", 0), **data_cfg)
+
+
+def open_run(path, checkpoint="best"):
+    """Opens the run directory `path`; checks its config before anything is built from it.
+
+    Args:
+        path: a run (or sweep job) directory written by `train`.
+        checkpoint: `"best"` (`checkpoints/best.keras`, the best epoch by `monitor`; the final
+            model when there is none), `"last"` (`model.keras`, the final model), or the path
+            of a `.keras` file.
+    """
+    from omegaconf import OmegaConf
+
+    from kerasrun.callbacks import check_target
+
+    require(
+        path is not None and str(path) not in ("", "???"),
+        "run must be a run directory written by train. Received: run=None. Set "
+        "run=outputs/runs/<date>_<time>_<data>-<model> (`runs` lists them).",
+    )
+    path = Path(os.path.expanduser(str(path)))
+    require(
+        (path / "config.yaml").is_file(),
+        f"run must be a run directory written by train (with a config.yaml). Received: "
+        f"run='{path}', which {'has no config.yaml' if path.is_dir() else 'does not exist'}. "
+        "Pass the folder train printed as 'Run directory:' (`runs` lists them).",
+    )
+    try:
+        config = OmegaConf.to_container(OmegaConf.load(path / "config.yaml"), resolve=False)
+    except Exception as e:
+        raise ConfigError(
+            f"{path / 'config.yaml'} cannot be read ({type(e).__name__}: {e}). "
+            "It may be truncated: train the run again."
+        ) from None
+    for group in ("optimizer", "callbacks", "logger"):
+        nodes = config.get(group) or {}
+        nodes = {"": nodes} if "_target_" in nodes else nodes
+        for name, node in nodes.items():
+            if isinstance(node, dict) and "_target_" in node:
+                check_target(node["_target_"], key=".".join(filter(None, (group, name))))
+    return Run(path, config, _checkpoint(path, checkpoint))
+
+
+def _checkpoint(path, checkpoint):
+    if checkpoint in CHECKPOINTS:
+        candidates = [path.joinpath(*CHECKPOINTS[checkpoint])]
+        if checkpoint == "best":  # runs without a checkpoint callback: the final model
+            candidates.append(path / "model.keras")
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+        raise ConfigError(
+            f"checkpoint={checkpoint} needs {candidates[0]}, which does not exist: the run did "
+            "not finish or saved no model. Choose another run, or checkpoint=<file.keras>."
+        )
+    candidate = Path(os.path.expanduser(str(checkpoint)))
+    require(
+        candidate.suffix == ".keras" and candidate.is_file(),
+        f"checkpoint must be best, last or a .keras file. Received: checkpoint='{checkpoint}'. "
+        "Set checkpoint=best (the best epoch) or checkpoint=last (the final model).",
+    )
+    return candidate
+
+
+IMAGE_FILES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def image_files(inputs):
+    """The image files named by `inputs` (files, or folders searched recursively), sorted.
+
+    Raises:
+        ConfigError: an input does not exist, or no image was found at all.
+    """
+    found = []
+    for item in inputs or []:
+        path = Path(os.path.expanduser(str(item)))
+        require(
+            path.exists(),
+            f"inputs must be image files or folders. Received: '{item}', which does not exist. "
+            "Fix the path (inputs=[cat.jpg,photos/]).",
+        )
+        if path.is_dir():
+            found += sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix.lower() in IMAGE_FILES and not p.name.startswith(".")
+            )
+        else:
+            found.append(path)
+    require(
+        found,
+        f"inputs must name at least one image ({', '.join(IMAGE_FILES)}). Received: "
+        f"inputs={list(inputs or [])}. Set e.g. inputs=[cat.jpg,photos/].",
+    )
+    return found
+
+
+def load_images(paths, input_shape):
+    """Images as the run's training pipeline made them: float32 `(n, h, w, c)` in [0, 255].
+
+    Any format Pillow reads (JPEG, PNG, GIF's first frame, BMP, WebP, TIFF), any size and
+    mode (RGBA, CMYK, 16-bit, grayscale) is converted to the run's channels, then resized with
+    TensorFlow's bilinear resize and rounded to uint8, exactly as `kerasrun.data.images` did
+    for training. The model does the rest of its preprocessing itself.
+
+    Raises:
+        ConfigError: a file is not an image Pillow can read (named in the message).
+    """
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image, UnidentifiedImageError
+
+    height, width, channels = input_shape[-3:]
+    images = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.seek(0)  # an animated GIF: its first frame, as training decoded it
+                array = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+        except (OSError, UnidentifiedImageError, ValueError) as e:
+            raise ConfigError(
+                f"inputs: {path} is not an image that can be read ({type(e).__name__}: {e}). "
+                "Remove it from inputs."
+            ) from None
+        array = array.reshape(*array.shape[:2], channels)
+        resized = tf.image.resize(array, (height, width))
+        images.append(tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8).numpy())
+    return np.stack(images).astype("float32")
+
+
+def exit_on_user_error(main):
+    """Wraps a command's `main(cfg)`: a user mistake is one `Error:` line and exit code 2."""
+    import functools
+    import logging
+    import sys
+
+    from omegaconf.errors import OmegaConfBaseException
+
+    from kerasrun.console import one_line
+
+    @functools.wraps(main)
+    def wrapper(cfg):
+        try:
+            return main(cfg)
+        except (ConfigError, OmegaConfBaseException) as e:
+            logging.getLogger("kerasrun").error(
+                one_line(e, with_type=not isinstance(e, ConfigError))
+            )
+            sys.exit(2)
+
+    return wrapper
