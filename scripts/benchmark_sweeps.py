@@ -41,7 +41,9 @@ def run_sweep(extra):
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         )
         wall = time.perf_counter() - start
-        jobs = [json.loads(p.read_text()) for p in Path(cwd).glob("outputs/sweeps/*/*/metrics.json")]
+        jobs = [
+            json.loads(p.read_text()) for p in Path(cwd).glob("outputs/sweeps/*/*/metrics.json")
+        ]
         assert len(jobs) == 4 and all(j["status"] == "finished" for j in jobs), jobs
         return wall, statistics.fmean(j["wall_time_s"] for j in jobs)
 
