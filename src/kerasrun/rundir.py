@@ -48,25 +48,34 @@ class Run:
 
         return load_model(self.model_path)
 
+    def check_paths(self, **overrides):
+        """Raises a `ConfigError` naming the key if a data path (the run's, or an override
+        such as `root=`) does not exist on this machine. Cheap: call it before TensorFlow."""
+        data_cfg = {**self.config["data"], **{k: v for k, v in overrides.items() if v is not None}}
+        for key in PATH_KEYS:
+            value = data_cfg.get(key)
+            where = (
+                "on the command line"
+                if overrides.get(key) is not None
+                else f"from {self.path / 'config.yaml'}"
+            )
+            require(
+                value is None or Path(os.path.expanduser(str(value))).exists(),
+                f"data.{key} does not exist on this machine. Received: data.{key}='{value}' "
+                f"({where}). Point it at the run's data here: data.{key}=/path/to/it.",
+            )
+        return data_cfg
+
     def build_data(self, **overrides):
         """The run's `DataBundle`, rebuilt from its config with `overrides` (e.g. `root=`).
 
         Raises:
-            ConfigError: a path of the run's data config does not exist on this machine, and
-                no override was given for it.
+            ConfigError: a path of the data config does not exist here (see `check_paths`).
         """
         from kerasrun.data import build_data
 
-        data_cfg = {**self.config["data"], **{k: v for k, v in overrides.items() if v is not None}}
+        data_cfg = self.check_paths(**overrides)
         name = data_cfg.pop("name")
-        for key in PATH_KEYS:
-            value = data_cfg.get(key)
-            require(
-                value is None or Path(os.path.expanduser(str(value))).exists(),
-                f"data.{key} of this run does not exist on this machine. Received: "
-                f"data.{key}='{value}' (from {self.path / 'config.yaml'}). Point it at the "
-                f"data here: data.{key}=/path/to/it.",
-            )
         return build_data(name, seed=self.config.get("seed", 0), **data_cfg)
 
 
@@ -85,7 +94,7 @@ def open_run(path, checkpoint="best"):
 
     require(
         path is not None and str(path) not in ("", "???"),
-        "run must be a run directory written by train. Received: run=None. Set "
+        "run must be a run directory written by train, and none was given. Set "
         "run=outputs/runs/<date>_<time>_<data>-<model> (`runs` lists them).",
     )
     path = Path(os.path.expanduser(str(path)))
