@@ -9,7 +9,6 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-
 def lower_is_better(metric):
     return any(word in metric for word in ("loss", "mae", "mse", "error"))
 
