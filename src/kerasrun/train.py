@@ -149,6 +149,10 @@ def train(config, run_dir):
     write_yaml(
         run_dir / "config.yaml", {**config, "runtime": rt.as_dict(), "data_info": data.info()}
     )
+    if data.vocabulary:  # text runs: what `predict` needs to read new text as training did
+        from kerasrun.predict import save_vocabulary
+
+        save_vocabulary(run_dir, data.vocabulary)
 
     # 5. Fit. With steps_per_epoch the data repeats, like the book's endless generators.
     epochs, steps = trainer["epochs"], trainer["steps_per_epoch"]

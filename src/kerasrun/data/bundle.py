@@ -23,6 +23,12 @@ class DataBundle:
             (`kerasrun.data.timeseries`) give the book's common-sense MAE per split:
             `{"val_mae": 0.29, "val_mae_original": 2.57, "test_mae": ...,
             "test_mae_original": ...}` (normalised units, and × the target's training std).
+        embeddings: pretrained word vectors for the model's `Embedding`, or `None`:
+            `{"matrix": float32 array (num_words, dim), "trainable": bool}` (book §6.1.3).
+        vocabulary: the words of the data's `TextVectorization` in index order (`""` and
+            `[UNK]` first), or `None`: `train` saves it as `<run>/vocabulary.txt` for `predict`.
+        folds: `folds(k)` yields the `(train_dataset, validation_dataset, sizes)` of each of
+            the book's K folds (see `kfold`), or `None` when the data cannot be folded.
     """
 
     train_dataset: object
@@ -36,6 +42,7 @@ class DataBundle:
     batch_size: int = 0
     baseline: dict = field(default_factory=dict)
     embeddings: dict = None
+    vocabulary: list = None
     folds: object = None
 
     def info(self):

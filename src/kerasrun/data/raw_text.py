@@ -134,6 +134,7 @@ def imdb_raw(
         source,
         batch_size,
     )
+    bundle.vocabulary = vocabulary  # predict turns new text into the same word indices
     if glove["path"] is not None:
         matrix = embedding_matrix(glove["path"], vocabulary, max_tokens)
         bundle.embeddings = {"matrix": matrix, "trainable": glove["trainable"]}
