@@ -62,3 +62,21 @@ def hparams(event_dir):
                 for k, v in data.session_start_info.hparams.items()
             }
     return {}
+
+
+def help_output(script, module, cwd):
+    """`<script> --help` in a fresh interpreter: `(stdout, whether TensorFlow got imported)`.
+
+    `--help` must stay fast: it may not import TensorFlow (checked in `sys.modules`).
+    """
+    code = (
+        f"import sys; sys.argv = [{script!r}, '--help']\n"
+        f"from {module} import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('tensorflow imported:', 'tensorflow' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout, "tensorflow imported: True" in result.stdout

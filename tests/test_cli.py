@@ -1,27 +1,16 @@
 """The real `train` command, end to end, in subprocesses on tiny real data."""
 
-import subprocess
-import sys
-
 import pytest
 
-from cli import hparams, only_run_dir, read_metrics, run_train, scalars
+from cli import help_output, hparams, only_run_dir, read_metrics, run_train, scalars
 from conftest import CATS_AND_DOGS, make_class_folder
 
 FAST = ["trainer.epochs=2"]
 
 
 def test_help_lists_groups_without_importing_tensorflow(tmp_path):
-    code = (
-        "import sys; sys.argv = ['train', '--help']\n"
-        "from kerasrun.train import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print('TF_IMPORTED' if 'tensorflow' in sys.modules else 'TF_NOT_IMPORTED')\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
-    ).stdout
-    assert "TF_NOT_IMPORTED" in out
+    out, tensorflow = help_output("train", "kerasrun.train", cwd=tmp_path)
+    assert not tensorflow
     for option in (
         "vgg16_finetune",
         "small_convnet",

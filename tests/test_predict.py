@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli import only_run_dir, run_train
+from cli import help_output, only_run_dir, run_train
 from conftest import write_image
 from kerasrun import predict
 from kerasrun.errors import ConfigError
@@ -244,16 +244,8 @@ def test_a_run_on_data_predict_cannot_read_yet_says_so(tmp_path, image_run):
 
 
 def test_help_lists_the_keys_without_importing_tensorflow(tmp_path):
-    code = (
-        "import sys; sys.argv = ['predict', '--help']\n"
-        "from kerasrun.predict import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print('TF_IMPORTED' if 'tensorflow' in sys.modules else 'TF_NOT_IMPORTED')\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
-    ).stdout
-    assert "TF_NOT_IMPORTED" in out
+    out, tensorflow = help_output("predict", "kerasrun.predict", cwd=tmp_path)
+    assert not tensorflow
     for key in ("run:", "inputs:", "checkpoint:", "top_k:", "output:", "batch_size:", "backbone:"):
         assert key in out, key
     assert "predict backbone=ResNet50 inputs=[cat.jpg]" in out

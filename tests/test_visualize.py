@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli import run_train
+from cli import help_output, run_train
 from conftest import make_class_folder
 
 VISUALIZE = str(Path(sys.executable).with_name("visualize"))
@@ -72,16 +72,8 @@ def model_of(trained_image_run):
 
 
 def test_help_lists_keys_without_importing_tensorflow(tmp_path):
-    code = (
-        "import sys; sys.argv = ['visualize', '--help']\n"
-        "from kerasrun.visualize import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print('TF_IMPORTED' if 'tensorflow' in sys.modules else 'TF_NOT_IMPORTED')\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
-    ).stdout
-    assert "TF_NOT_IMPORTED" in out
+    out, tensorflow = help_output("visualize", "kerasrun.visualize", cwd=tmp_path)
+    assert not tensorflow
     for key in ("run:", "kind:", "image:", "layers:", "class_index:", "steps:", "output:"):
         assert key in out, key
     assert "kind=gradcam" in out
