@@ -67,6 +67,14 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
+def write_lines(path, lines):
+    """Writes one line per item atomically (see `write_json`)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(f"{line}\n" for line in lines))
+    os.replace(tmp, path)
+
+
 def write_yaml(path, data):
     """Writes `data` as YAML atomically (see `write_json`)."""
     from omegaconf import OmegaConf

@@ -34,6 +34,7 @@ from kerasrun.results import (
     read_history,
     write_failure,
     write_json,
+    write_lines,
     write_yaml,
 )
 from kerasrun.tasks import Task
@@ -106,6 +107,12 @@ def train(config, run_dir):
     data = build_data(data_cfg.pop("name"), seed=config["seed"], **data_cfg)
     task = Task(data.task, max(data.num_classes, 1), loss_name=trainer["loss"])
     log.info(console.describe_data(data))
+    if data.bad_files:  # skipped, not fatal: a photo collection always has a few
+        write_lines(run_dir / "bad_files.txt", [f"{path}\t{why}" for path, why in data.bad_files])
+        log.warning(
+            f"Skipped {len(data.bad_files)} unreadable files (data.on_bad_file=skip); "
+            f"they are listed in {run_dir / 'bad_files.txt'}."
+        )
     baseline = {f"baseline_{k}": v for k, v in getattr(data, "baseline", {}).items()}
     if baseline:  # the book's rule: know the common-sense score before training anything
         log.info(console.describe_baseline(baseline))

@@ -27,6 +27,9 @@ class DataBundle:
             `{"matrix": float32 array (num_words, dim), "trainable": bool}` (book §6.1.3).
         vocabulary: the words of the data's `TextVectorization` in index order (`""` and
             `[UNK]` first), or `None`: `train` saves it as `<run>/vocabulary.txt` for `predict`.
+        bad_files: `(path, reason)` of every file the builder skipped as unreadable
+            (`data.on_bad_file: skip`); `train` counts them and lists them in
+            `<run>/bad_files.txt`.
         folds: `folds(k)` yields the `(train_dataset, validation_dataset, sizes)` of each of
             the book's K folds (see `kfold`), or `None` when the data cannot be folded.
     """
@@ -43,6 +46,7 @@ class DataBundle:
     baseline: dict = field(default_factory=dict)
     embeddings: dict = None
     vocabulary: list = None
+    bad_files: list = field(default_factory=list)
     folds: object = None
 
     def info(self):
