@@ -328,25 +328,19 @@ def test_image_folder_with_split_folders(tmp_path):
 
 @pytest.mark.parametrize("on_bad_file", ["skip", "error"])
 def test_a_corrupt_file(tmp_path, on_bad_file):
-    import tensorflow as tf
-
     root = make_class_folder(tmp_path / "images", per_class=5)
-    (root / "cats" / "cat.broken.jpg").write_bytes(b"this is not a JPEG")
-    bundle = build_data(
-        "image_folder",
-        root=str(root),
-        image_size=[8, 8],
-        validation_split=0.0,
-        on_bad_file=on_bad_file,
-        seed=0,
-    )
-    assert bundle.sizes["train"] == 11  # files found (the bad one is dropped while reading)
-    if on_bad_file == "skip":
-        for _ in range(2):  # the cache holds the 10 good images
-            assert len(collect(bundle.train_dataset)[1]) == 10
-    else:
-        with pytest.raises(tf.errors.InvalidArgumentError):
-            collect(bundle.train_dataset)
+    broken = root / "cats" / "cat.broken.jpg"
+    broken.write_bytes(b"this is not a JPEG")
+    kwargs = dict(root=str(root), image_size=[8, 8], validation_split=0.0, seed=0)
+    if on_bad_file == "error":  # found when the data is built, not mid-epoch
+        with pytest.raises(ConfigError, match=r"cat\.broken\.jpg: not an image"):
+            build_data("image_folder", on_bad_file=on_bad_file, **kwargs)
+        return
+    bundle = build_data("image_folder", on_bad_file=on_bad_file, **kwargs)
+    assert bundle.sizes["train"] == 10  # the images that will really be used
+    assert bundle.bad_files[0][0] == str(broken)
+    for _ in range(2):  # the cache holds the 10 good images
+        assert len(collect(bundle.train_dataset)[1]) == 10
 
 
 # --- cats_dogs -------------------------------------------------------------------------------

@@ -177,34 +177,39 @@ def image_files(inputs):
 def load_images(paths, input_shape):
     """Images as the run's training pipeline made them: float32 `(n, h, w, c)` in [0, 255].
 
-    Any format Pillow reads (JPEG, PNG, GIF's first frame, BMP, WebP, TIFF), any size and
-    mode (RGBA, CMYK, 16-bit, grayscale) is converted to the run's channels, then resized with
-    TensorFlow's bilinear resize and rounded to uint8, exactly as `kerasrun.data.images` did
-    for training. The model does the rest of its preprocessing itself.
+    Colour images take training's own route (`kerasrun.data.images`): TensorFlow's decoder,
+    or Pillow for the files TensorFlow decodes wrongly (a 16-bit PNG, a huge JPEG at reduced
+    size), then TensorFlow's bilinear resize rounded to uint8. Grayscale runs (digits, MNIST:
+    trained on arrays, not files) get the image converted to gray by Pillow. The model does
+    the rest of its preprocessing itself.
 
     Raises:
-        ConfigError: a file is not an image Pillow can read (named in the message).
+        ConfigError: a file is not an image that can be read (named, with the reason).
     """
     import numpy as np
     import tensorflow as tf
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from kerasrun.data import images as pipeline
 
     height, width, channels = input_shape[-3:]
-    images = []
+    loaded = []
     for path in paths:
-        try:
+        how, reason = pipeline.inspect_image(path)
+        require(how, f"inputs: {path} is not an image that can be read ({reason}). Remove it.")
+        if channels == 1:
             with Image.open(path) as image:
-                image.seek(0)  # an animated GIF: its first frame, as training decoded it
-                array = np.asarray(image.convert("L" if channels == 1 else "RGB"))
-        except (OSError, UnidentifiedImageError, ValueError) as e:
-            raise ConfigError(
-                f"inputs: {path} is not an image that can be read ({type(e).__name__}: {e}). "
-                "Remove it from inputs."
-            ) from None
-        array = array.reshape(*array.shape[:2], channels)
+                image.seek(0)  # an animated GIF: its first frame, as training decodes it
+                array = np.asarray(image.convert("L"))[..., None]
+        elif how == "tf":
+            array = tf.io.decode_image(
+                tf.io.read_file(str(path)), channels=3, expand_animations=False
+            )
+        else:
+            array = pipeline.decode_with_pillow(str(path), height, width)
         resized = tf.image.resize(array, (height, width))
-        images.append(tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8).numpy())
-    return np.stack(images).astype("float32")
+        loaded.append(tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8).numpy())
+    return np.stack(loaded).astype("float32")
 
 
 def exit_on_user_error(main):

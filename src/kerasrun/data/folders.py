@@ -1,7 +1,9 @@
 """Datasets of image files in folders: any `image_folder`, and the book's `cats_dogs`.
 
 Class names are the sorted sub-folder names (label = index), as in
-`keras.utils.image_dataset_from_directory`; the files go through `images.files_dataset`.
+`keras.utils.image_dataset_from_directory`. Every listed file is checked before the splits
+are made (`images.FileCheck`): unreadable ones are skipped, and listed in
+`DataBundle.bad_files`, or refused (`on_bad_file`); the rest go through `images.files_dataset`.
 """
 
 import re
@@ -44,6 +46,21 @@ def image_folder(
           from train/ by `validation_split` / `test_split` (seeded).
         - `root/<class>/`: split by `validation_split` and `test_split` (seeded).
 
+    What is found in the folders:
+        - A class's images may sit in nested folders (`cats/2023/summer/x.jpg`: a cat);
+          symlinked folders are followed, a symlink loop is not (a warning).
+        - JPEG (RGB, grayscale, CMYK), PNG (any bit depth, alpha dropped), BMP and GIF
+          (first frame) files are used, whatever their name (non-ASCII is fine).
+        - Hidden files (`.DS_Store`, `._cat.jpg`) and `__MACOSX/` are not images: passed over.
+        - A truncated, empty or non-image file is skipped (counted, listed in
+          `<run>/bad_files.txt` by `train`) with `on_bad_file="skip"`, or stops the build
+          with a one-line error naming it with `"error"`. A skipped file changes the splits
+          as deleting it would.
+        - Over 89.5 megapixels (e.g. 10000×10000), a JPEG is decoded at a reduced size and
+          any other format is skipped (see `images.FileCheck`).
+        - A single class folder, an empty class folder, or one whose files are all
+          unreadable is a one-line error: a classifier needs images of at least two classes.
+
     Args:
         root: the folder.
         image_size: `[height, width]` every image is resized to.
@@ -52,10 +69,11 @@ def image_folder(
         test_split: fraction carved out for the test when there is no test/.
         augment: augmentation keys (see `images.build_augmenter`), or `None`.
         cache: keep decoded images in memory after the first epoch.
-        on_bad_file: `"skip"` unreadable images, or `"error"` (stop).
+        on_bad_file: `"skip"` unreadable images, or `"error"` (stop at the first one).
         seed: split, shuffle and augmentation seed.
     """
     image_size = _check(batch_size, image_size, augment, on_bad_file)
+    check = images.FileCheck(on_bad_file)
     validation_split, test_split = images.check_splits(validation_split, test_split)
     require(
         root is not None,
@@ -67,7 +85,7 @@ def image_folder(
     given["validation"] = next((root / d for d in VALIDATION_DIRS if (root / d).is_dir()), None)
     top = root / "train" if given["train"].is_dir() else root
     class_names = images.class_folders(top)
-    paths, labels = images.list_class_folder(top, class_names)
+    paths, labels = images.list_class_folder(top, class_names, check=check)
     splits = {}
     for name in ("validation", "test"):
         folder = given[name]
@@ -79,7 +97,7 @@ def image_folder(
                 f"data.root='{root}' with {name} classes {names} and train classes "
                 f"{class_names}. Rename or add folders so that both splits have the same classes.",
             )
-            splits[name] = images.list_class_folder(folder, class_names)
+            splits[name] = images.list_class_folder(folder, class_names, check=check)
     # Carve from train/ only the splits that have no folder of their own.
     carve = {
         "validation": 0.0 if "validation" in splits else validation_split,
@@ -103,6 +121,7 @@ def image_folder(
         seed=seed,
         source=f"image folder: {root} ({layout}; carved validation_split={carve['validation']}, "
         f"test_split={carve['test']}, seed={seed})",
+        check=check,
     )
 
 
@@ -143,9 +162,11 @@ def cats_dogs(
         cache_dir: Keras's cache folder for the download (default `$KERAS_HOME` or `~/.keras`).
         train_fraction: train on this seeded fraction of each class's training images only
             (the lecture deck's VGG16 recipe uses 0.25 to mimic scarce data).
-        image_size, batch_size, augment, cache, on_bad_file, seed: as for `image_folder`.
+        image_size, batch_size, augment, cache, on_bad_file, seed: as for `image_folder`
+            (unreadable files are checked for before splitting, in every layout).
     """
     image_size = _check(batch_size, image_size, augment, on_bad_file)
+    check = images.FileCheck(on_bad_file)
     require(
         isinstance(train_fraction, (int, float)) and 0 < train_fraction <= 1,
         f"data.train_fraction must be in (0, 1]. Received: data.train_fraction={train_fraction!r}."
@@ -167,7 +188,7 @@ def cats_dogs(
             f"validation/ of cats/ and dogs/, none empty). Received: data.url={url!r}, "
             f"extracted to {extracted}. Check the URL, or set data.root= to a local folder.",
         )
-        splits, source = _filtered_splits(found[0]), f"download: {url} -> {found[0]}"
+        splits, source = _filtered_splits(found[0], check), f"download: {url} -> {found[0]}"
     else:
         root = Path(root).expanduser()
         require(
@@ -176,11 +197,11 @@ def cats_dogs(
             "not exist. Fix the path, or set data.root=null to download cats_and_dogs_filtered.",
         )
         if _is_filtered(root):
-            splits = _filtered_splits(root)
+            splits = _filtered_splits(root, check)
             source = f"cats_and_dogs_filtered folder: {root}"
         elif _kaggle_folder(root) is not None:
             root = _kaggle_folder(root)
-            splits, source = _kaggle_splits(root), f"kaggle dogs-vs-cats folder: {root}"
+            splits, source = _kaggle_splits(root, check), f"kaggle dogs-vs-cats folder: {root}"
         else:
             raise ConfigError(
                 "data.root must be one of: a cats_and_dogs_filtered folder (train/ and "
@@ -202,6 +223,7 @@ def cats_dogs(
         on_bad_file=on_bad_file,
         seed=seed,
         source=source,
+        check=check,
     )
 
 
@@ -233,14 +255,14 @@ def _is_filtered(folder):
     )
 
 
-def _filtered_splits(root):
-    splits = {"train": _labelled(root / "train"), "validation": ([], []), "test": ([], [])}
+def _filtered_splits(root, check):
+    splits = {"train": _labelled(root / "train", check), "validation": ([], []), "test": ([], [])}
     if all(images.list_images(root / "test" / name) for name in CATS_DOGS):
-        splits["validation"] = _labelled(root / "validation")
-        splits["test"] = _labelled(root / "test")
+        splits["validation"] = _labelled(root / "validation", check)
+        splits["test"] = _labelled(root / "test", check)
         return splits
     for label, name in enumerate(CATS_DOGS):
-        files = images.list_images(root / "validation" / name)
+        files, _ = check.keep(images.list_images(root / "validation" / name))
         # Alternate sorted files: disjoint halves, balanced per class, same every run.
         for split, half in (("validation", files[0::2]), ("test", files[1::2])):
             splits[split][0].extend(half)
@@ -248,8 +270,8 @@ def _filtered_splits(root):
     return splits
 
 
-def _labelled(folder):
-    return images.list_class_folder(folder, CATS_DOGS)
+def _labelled(folder, check):
+    return images.list_class_folder(folder, CATS_DOGS, check=check)
 
 
 def _kaggle_folder(root):
@@ -260,7 +282,7 @@ def _kaggle_folder(root):
     return None
 
 
-def _kaggle_splits(root):
+def _kaggle_splits(root, check):
     splits = {}
     for split, numbers in KAGGLE_SPLITS.items():
         pairs = [
@@ -277,4 +299,4 @@ def _kaggle_splits(root):
         f"{len(missing)} are missing (first: {Path(missing[0]).name if missing else ''}). "
         "Use the full Kaggle train folder.",
     )
-    return splits
+    return {split: check.keep(*pairs) for split, pairs in splits.items()}

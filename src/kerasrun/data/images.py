@@ -1,6 +1,7 @@
 """The `tf.data` image pipeline shared by every image dataset.
 
-Files:  list → `from_tensor_slices` → parallel read + decode → resize → uint8 → `finish()`
+Files:  list → check (`FileCheck`: unreadable files are skipped or refused here, before
+        training) → `from_tensor_slices` → parallel read + decode → resize → uint8 → `finish()`
 Arrays: `from_tensor_slices` → (resize → uint8) → `finish()`
 `finish()`: cache → shuffle (training) → batch → float32 → augment (training) → prefetch
 
@@ -10,12 +11,17 @@ TensorFlow and Keras are imported inside the functions: listing files and checki
 config must not pay for them.
 """
 
+import logging
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from kerasrun.errors import require
+from kerasrun.errors import ConfigError, require
+
+log = logging.getLogger("kerasrun")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
@@ -27,6 +33,15 @@ FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 # tan(angle), and tan(0.2) = 0.203, so `shear: 0.2` is the book's shear.
 AUGMENT_KEYS = ("flip", "rotation", "zoom", "translation", "shear", "contrast")
 ON_BAD_FILE = ("skip", "error")
+# Folders of metadata, never of images: macOS zip archives (`__MACOSX/._cat.jpg`) and
+# Synology thumbnails (`@eaDir/cat.jpg/SYNOPHOTO_THUMB_XL.jpg`).
+IGNORED_FOLDERS = ("__MACOSX", "@eaDir")
+# What TensorFlow's `decode_image` decodes right, by Pillow's format → modes (None: all).
+# Checked on real files (tests/test_bad_images.py): JPEG grayscale and CMYK (Adobe) come out
+# as the right RGB, PNG of every bit depth is scaled to 8 bits (16-bit 0x8080 → 128), GIF
+# gives its first frame. TF reads an 8-bit palette BMP's indices as gray and refuses 1-bit
+# BMPs; those, and any format TF lacks (a TIFF or WebP named .png), are decoded by Pillow.
+TF_DECODES = {"JPEG": ("L", "RGB", "CMYK"), "PNG": None, "GIF": None, "BMP": ("RGB", "RGBA")}
 
 
 def check_batch_size(batch_size):
@@ -107,10 +122,28 @@ def split_indices(n, *, validation_split, test_split, seed):
 
 
 def list_images(folder):
-    """Image files under `folder` (recursively), sorted; hidden files and folders skipped."""
-    found = []
-    for parent, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+    """Image files under `folder` (recursively, into nested folders), sorted.
+
+    Hidden files and folders (`.DS_Store`, AppleDouble `._cat.jpg`) and metadata folders
+    (`IGNORED_FOLDERS`) are not images and are passed over. Symlinked folders are followed,
+    but a folder already listed is not listed again: a symlink loop (a link to an enclosing
+    folder) or a second link to the same folder is logged as a warning and not followed,
+    so the listing always ends and no image is counted twice.
+    """
+    found, seen = [], set()
+    for parent, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(parent)
+        # A link to an enclosing folder would list its other sub-folders too (another
+        # class's images): only links can do that, so only they pay for the search.
+        if real in seen or (os.path.islink(parent) and any(_inside(s, real) for s in seen)):
+            log.warning(
+                f"Not following the symlinked folder {shown(parent)}: {shown(real)} is already "
+                "listed (a symlink loop, or a second link to it)."
+            )
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in IGNORED_FOLDERS)
         found += [
             os.path.join(parent, f)
             for f in files
@@ -119,26 +152,64 @@ def list_images(folder):
     return sorted(found)
 
 
+def _loops_back(link, folder):
+    """Whether `link` is a symlink to `folder` or to a folder enclosing it (a warning)."""
+    real = os.path.realpath(link)
+    loops = os.path.islink(link) and (real == os.path.realpath(folder) or _inside(folder, real))
+    if loops:
+        log.warning(f"Not following the symlinked folder {shown(link)}: a symlink loop.")
+    return loops
+
+
+def _inside(path, folder):
+    path, folder = os.path.realpath(path), folder.rstrip(os.sep)
+    return path.startswith(folder + os.sep)
+
+
+def shown(path):
+    """`path` as printable text, even when its name is not valid UTF-8 (`\\xe9` for é)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def class_folders(folder, *, key="data.root"):
-    """The sorted class sub-folder names of `folder` (like Keras: name order = label index)."""
+    """The sorted class sub-folder names of `folder` (like Keras: name order = label index).
+
+    A classifier needs two classes: a single class folder (or none) is a `ConfigError`
+    naming `key` and the folders found. Hidden and metadata folders are not classes.
+    """
     folder = Path(folder)
     require(
         folder.is_dir(),
         f"{key} must be an existing folder of class sub-folders (one per label). "
         f"Received: {key}='{folder}', which does not exist. Set {key}=/path/to/images.",
     )
-    names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    names = sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and p.name not in IGNORED_FOLDERS
+        and not _loops_back(p, folder)
+    )
+    loose = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
     require(
         len(names) >= 2,
         f"{key} needs at least 2 class sub-folders (one per label). "
-        f"Received: {key}='{folder}' with {len(names)} ({', '.join(names) or 'none'}). "
-        f"Put each class's images in its own sub-folder, e.g. {folder}/cats, {folder}/dogs.",
+        f"Received: {key}='{folder}' with {len(names)} ({', '.join(names) or 'none'})"
+        + (f" and {len(loose)} images directly inside" if loose else "")
+        + f". Put each class's images in its own sub-folder, e.g. {folder}/cats, {folder}/dogs.",
     )
     return names
 
 
-def list_class_folder(folder, class_names, *, key="data.root"):
-    """`(paths, labels)` of the images in `folder/<class>/` for each class, in class order."""
+def list_class_folder(folder, class_names, *, key="data.root", check=None):
+    """`(paths, labels)` of the images in `folder/<class>/` for each class, in class order.
+
+    An empty class folder is a `ConfigError`, not a warning: its label would be one the
+    model can never learn (and with two folders, a single class). With a `FileCheck`, only
+    the readable images are returned, and a class whose every image is unreadable is a
+    `ConfigError` too.
+    """
     paths, labels = [], []
     for label, name in enumerate(class_names):
         files = list_images(Path(folder) / name)
@@ -147,9 +218,144 @@ def list_class_folder(folder, class_names, *, key="data.root"):
             f"Every class folder needs at least one image ({', '.join(IMAGE_EXTENSIONS)}). "
             f"Received: {key}='{folder}' whose '{name}/' holds none. Add images or remove it.",
         )
+        if check is not None:
+            found, skipped = len(files), len(check.bad_files)
+            files, _ = check.keep(files)
+            first = check.bad_files[skipped] if not files else ("", "")
+            require(
+                files,
+                "Every class folder needs at least one readable image. Received: "
+                f"{key}='{folder}' whose '{name}/' holds {found}, all unreadable (first: "
+                f"{first[0]}: {first[1]}). Replace them or remove the folder.",
+            )
         paths += files
         labels += [label] * len(files)
     return paths, labels
+
+
+class FileCheck:
+    """The check of every listed image file before training, so that nothing fails mid-epoch.
+
+    Each file is opened with Pillow and checked, in parallel threads: a JPEG is decoded at
+    1/8 scale (libjpeg still reads every byte of its data, so truncation and corruption show
+    up, at about a third of a full decode's cost), a PNG's chunks are checksummed (`verify`),
+    other formats are decoded. A file that fails is skipped and kept in `bad_files` with the
+    reason (`on_bad_file="skip"`), or stops the build with a one-line `ConfigError`
+    (`"error"`). Files TensorFlow cannot decode right (see `TF_DECODES`) are decoded by
+    Pillow in the pipeline instead (`with_pillow`).
+
+    Images over Pillow's decompression-bomb limit (`PIL.Image.MAX_IMAGE_PIXELS`, 89.5
+    megapixels, e.g. 10000×10000): a JPEG is decoded by Pillow at a reduced size (1/2 to
+    1/8, still at least `image_size`; libjpeg scales while decoding, so a 100-megapixel photo
+    takes 0.05 s and 20 MB instead of 1.7 s and 600 MB in full), as the photos of high-resolution
+    cameras are real data; any other format would need the whole image in memory, so it
+    is skipped with the reason. Over twice the limit Pillow refuses the file as a possible
+    decompression bomb: skipped too.
+
+    Args:
+        on_bad_file: `"skip"` or `"error"`.
+
+    Attributes:
+        bad_files: `(path, reason)` of each skipped file, in listing order.
+        with_pillow: the paths to decode with Pillow.
+        checked: number of files checked; `seconds`: the time it took.
+    """
+
+    def __init__(self, on_bad_file="skip"):
+        self.on_bad_file = check_on_bad_file(on_bad_file)
+        self.bad_files, self.with_pillow = [], set()
+        self.checked, self.seconds = 0, 0.0
+
+    def keep(self, paths, labels=None):
+        """The `(paths, labels)` of the readable files among `paths` (labels may be `None`)."""
+        labels = [None] * len(paths) if labels is None else labels
+        _quiet_pillow()
+        start = time.perf_counter()
+        with ThreadPoolExecutor(min(8, 2 * (os.cpu_count() or 1))) as pool:
+            found = list(pool.map(inspect_image, paths))
+        self.checked += len(paths)
+        self.seconds += time.perf_counter() - start
+        kept = [], []
+        for path, label, (decoder, reason) in zip(paths, labels, found, strict=True):
+            if reason is not None:
+                self._bad(path, reason)
+                continue
+            if decoder == "pillow":
+                self.with_pillow.add(path)
+            kept[0].append(path)
+            kept[1].append(label)
+        return kept
+
+    def _bad(self, path, reason):
+        if self.on_bad_file == "error":
+            raise ConfigError(
+                f"Unreadable image {shown(path)}: {reason}. Received: data.on_bad_file='error'"
+                ", which stops at the first one. Fix or remove the file, or set "
+                "data.on_bad_file=skip to train without it."
+            )
+        self.bad_files.append((shown(path), reason))
+
+
+def inspect_image(path):
+    """How the pipeline can decode `path`: `("tf" | "pillow", None)`, or `(None, reason)`."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        if os.path.getsize(path) == 0:
+            return None, "empty file (0 bytes)"
+    except OSError as e:  # a broken symlink, a file without read permission, ...
+        return None, f"cannot be read: {e.strerror}"
+    kind = "file"
+    try:
+        with Image.open(path) as image:
+            kind, (width, height) = image.format, image.size
+            too_large = width * height > (Image.MAX_IMAGE_PIXELS or float("inf"))
+            if too_large and kind != "JPEG":
+                return None, (
+                    f"too large: {width}x{height} pixels, over Pillow's decompression-bomb "
+                    f"limit of {Image.MAX_IMAGE_PIXELS:,}; save a smaller copy"
+                )
+            if kind == "PNG":
+                image.verify()
+            else:
+                image.draft("RGB", (1, 1))  # JPEG: 1/8 scale; a no-op for other formats
+                image.load()
+            modes = TF_DECODES.get(kind, ())
+            tf_decodes = not too_large and (modes is None or image.mode in modes)
+    except UnidentifiedImageError:
+        return None, "not an image (Pillow cannot identify its content)"
+    except Image.DecompressionBombError as e:
+        return None, f"too large: {_one_line(e)}"
+    except Exception as e:  # broken data raises OSError, SyntaxError, ValueError, struct.error...
+        return None, f"broken {kind}: {_one_line(e)}"
+    return ("tf" if tf_decodes else "pillow"), None
+
+
+def _quiet_pillow():
+    """Pillow warns about images over its pixel limit; `FileCheck` applies its own policy to
+    them and lists every skipped file, so the warning is noise. Called from the main thread
+    only, before the threads start: `warnings.filterwarnings` is not thread-safe."""
+    import warnings
+
+    from PIL import Image
+
+    bomb = Image.DecompressionBombWarning
+    if not any(f[0] == "ignore" and f[2] is bomb for f in warnings.filters):
+        warnings.filterwarnings("ignore", category=bomb)
+
+
+def _one_line(error):
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def decode_with_pillow(path, height, width):
+    """One image as uint8 RGB `(h, w, 3)`, decoded by Pillow (a `tf.numpy_function`)."""
+    from PIL import Image
+
+    with Image.open(os.fsdecode(path)) as image:
+        # A JPEG is decoded at 1/2 to 1/8 scale while staying at least the target size.
+        image.draft("RGB", (int(width), int(height)))
+        return np.asarray(image.convert("RGB"))
 
 
 def check_augment(augment):
@@ -233,27 +439,49 @@ def _check_factor(value, key, pair):
     )
 
 
-def files_dataset(paths, labels, *, image_size, on_bad_file="skip"):
+def files_dataset(paths, labels, *, image_size, on_bad_file="skip", with_pillow=()):
     """`(uint8 image, int32 label)` pairs read and decoded in parallel.
 
-    JPEG, PNG, BMP and GIF (first frame) are decoded to 3 channels and resized with
-    bilinear interpolation, as `keras.utils.image_dataset_from_directory` does. With
-    `on_bad_file="skip"` an unreadable file is dropped by `ignore_errors()` instead of
-    stopping an epoch halfway; the dropped files are not counted or listed yet, so
-    `DataBundle.sizes` counts the files found, not the images decoded.
+    JPEG, PNG, BMP and GIF (first frame) are decoded by TensorFlow to 3 channels (an alpha
+    channel is dropped, as Keras does) and resized with bilinear interpolation, as
+    `keras.utils.image_dataset_from_directory` does. The files in `with_pillow` (see
+    `FileCheck`) are decoded by Pillow instead, then resized the same way.
+
+    The files are expected to have passed a `FileCheck`, so none should fail here. Should
+    one still do, `on_bad_file="skip"` drops it (`ignore_errors()`) rather than stopping a
+    long training halfway, and `"error"` raises TensorFlow's error.
     """
     import tensorflow as tf
 
     height, width = image_size
+    pillow_flags = [path in with_pillow for path in paths]
+    if any(pillow_flags):
+        _quiet_pillow()
 
-    def load(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image.set_shape((None, None, 3))
-        image = tf.image.resize(image, (height, width))
+    def decode(path, pillow):
+        def by_tf():
+            image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+            image.set_shape((None, None, 3))
+            return image
+
+        def by_pillow():
+            image = tf.numpy_function(
+                decode_with_pillow, [path, height, width], tf.uint8, stateful=False
+            )
+            image.set_shape((None, None, 3))
+            return image
+
+        # No tf.cond (and no Python in the graph) when every file is for TensorFlow.
+        return tf.cond(pillow, by_pillow, by_tf) if any(pillow_flags) else by_tf()
+
+    def load(path, pillow, label):
+        image = tf.image.resize(decode(path, pillow), (height, width))
         # uint8 in the cache: 4x smaller than float32, cast back after batching.
         return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
 
-    ds = tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(labels, "int32")))
+    # Paths as bytes: a file name that is not valid UTF-8 still reaches the file system.
+    names = [os.fsencode(path) for path in paths]
+    ds = tf.data.Dataset.from_tensor_slices((names, pillow_flags, np.asarray(labels, "int32")))
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.ignore_errors() if on_bad_file == "skip" else ds
 
@@ -294,14 +522,41 @@ def finish(ds, *, batch_size, training=False, augmenter=None, cache=True, seed=0
 
 
 def bundle_from_files(
-    splits, *, class_names, image_size, batch_size, augment, cache, on_bad_file, seed, source
+    splits,
+    *,
+    class_names,
+    image_size,
+    batch_size,
+    augment,
+    cache,
+    on_bad_file,
+    seed,
+    source,
+    check=None,
 ):
     """A `DataBundle` from `{"train": (paths, labels), "validation": ..., "test": ...}`.
 
-    A split that is missing or empty becomes `None`.
+    `check` is the `FileCheck` the builder ran on these paths before splitting them (so a
+    skipped file changes the splits as deleting it would); without one, every split is
+    checked here. `sizes` count the images that will really be used, and `bad_files` lists
+    the skipped ones. A split that is missing or empty becomes `None`.
     """
     from kerasrun.data.bundle import DataBundle
 
+    if check is None:
+        check = FileCheck(on_bad_file)
+        splits = {name: check.keep(*split) for name, split in splits.items() if split}
+    if check.checked:
+        log.info(
+            f"Checked {check.checked} image files in {check.seconds:.1f} s: "
+            f"{len(check.bad_files)} unreadable, {len(check.with_pillow)} decoded with Pillow."
+        )
+    first = ": ".join(check.bad_files[0]) if check.bad_files else "none"
+    require(
+        (splits.get("train") or ([], []))[0],
+        f"No readable training image is left: {len(check.bad_files)} files were skipped as "
+        f"unreadable (first: {first}). Received: {source}. Replace or remove those files.",
+    )
     augmenter = build_augmenter(augment, seed)
     datasets, sizes = {}, {}
     for name in ("train", "validation", "test"):
@@ -310,7 +565,13 @@ def bundle_from_files(
         if not paths:
             datasets[name] = None
             continue
-        ds = files_dataset(paths, labels, image_size=image_size, on_bad_file=on_bad_file)
+        ds = files_dataset(
+            paths,
+            labels,
+            image_size=image_size,
+            on_bad_file=on_bad_file,
+            with_pillow=check.with_pillow,
+        )
         training = name == "train"
         datasets[name] = finish(
             ds,
@@ -331,4 +592,5 @@ def bundle_from_files(
         sizes=sizes,
         source=source,
         batch_size=batch_size,
+        bad_files=list(check.bad_files),
     )
