@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "export.md"
 START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
@@ -128,16 +130,6 @@ def small_convnet_rows(work, repeat):
         rows[fmt] = best
         print(fmt, best["size_bytes"], best["wall_time_s"], flush=True)
     return rows
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def versions():

@@ -19,6 +19,8 @@ import statistics
 import time
 from pathlib import Path
 
+from machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO.parent / "shared" / "data" / "cats_and_dogs_filtered" / "train"
 OUT = REPO / "docs" / "pipeline.md"
@@ -40,16 +42,6 @@ def epoch_rates(ds, epochs):
             count += int(images.shape[0])
         rates.append(count / (time.perf_counter() - start))
     return rates
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main():

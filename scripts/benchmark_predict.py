@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "docs" / "predict.md"
 BIN = Path(sys.executable).parent
@@ -125,14 +127,7 @@ def cli_wall_time(args, cwd, env):
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import keras
     import tensorflow as tf
 

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = str(Path(sys.executable).with_name("train"))
 EPOCH_LINE = re.compile(r"INFO (?:(fold \d+/\d+|final model) )?Epoch \d+/\d+ · ([\d.]+) s")
@@ -205,11 +207,7 @@ def estimate(preset, result):
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_model()
     return (
         f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
         f"TensorFlow {version('tensorflow')}, Keras {version('keras')}"

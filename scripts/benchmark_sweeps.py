@@ -10,13 +10,14 @@ median wall time of each and the per-job time from the jobs' own metrics.json.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine_line
 
 TRAIN = str(Path(sys.executable).with_name("train"))
 GRID = ["debug=default", "optimizer.learning_rate=0.001,0.003", "data.batch_size=32,64"]
@@ -62,8 +63,7 @@ def main():
     lines = [
         "# A 4-job debug sweep, sequential and in parallel",
         "",
-        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}, no GPU.",
+        f"Machine: {machine_line()}, no GPU.",
         f"Reproduce: `python scripts/benchmark_sweeps.py --repeats {args.repeats}`.",
         f"Sweep: `train -m {' '.join(GRID)}` (+ the launcher overrides below); median of "
         f"{args.repeats} runs each, run alternately.",
