@@ -76,6 +76,20 @@ def test_yaml_keys_are_builder_arguments(name):
     assert set(cfg) <= set(params), set(cfg) - set(params)
     assert "seed" in params and "seed" not in cfg  # train.py passes the top-level seed
     assert all(p.kind is p.KEYWORD_ONLY for p in params.values())
+    if name in YAML_STATES_EVERYTHING:  # every argument in the YAML, with its default
+        assert set(cfg) == set(params) - {"seed"}
+        assert all(cfg[k] == params[k].default for k in cfg)
+
+
+# The text and time-series builders' YAML files list every argument with its default.
+YAML_STATES_EVERYTHING = (
+    "imdb",
+    "reuters",
+    "boston_housing",
+    "imdb_raw",
+    "jena_climate",
+    "csv_timeseries",
+)
 
 
 def test_every_builder_has_a_yaml():

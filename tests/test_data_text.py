@@ -1,15 +1,11 @@
 """IMDB, Reuters and Boston housing from tiny npz files in Keras's own format: no network."""
 
-import inspect
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from kerasrun.data import DATASETS, build_data, keras_text
+from kerasrun.data import build_data, keras_text
 from kerasrun.errors import ConfigError
 
-CONF_DATA = Path(__file__).resolve().parents[1] / "conf" / "data"
 NEW = ("imdb", "reuters", "boston_housing")
 WORD = 4  # raw index in the file; Keras offsets it by 3, so the models see word 7
 
@@ -71,19 +67,6 @@ def multi_hot(sequences, num_words):
 
 
 # --- the YAML files and the registry ---------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", (*NEW, "imdb_raw"))
-def test_yaml_keys_are_builder_arguments(name):
-    from omegaconf import OmegaConf
-
-    path = CONF_DATA / f"{name}.yaml"
-    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    assert cfg.pop("name") == name == path.stem
-    params = inspect.signature(DATASETS[name]).parameters
-    assert set(cfg) == set(params) - {"seed"}
-    assert all(p.kind is p.KEYWORD_ONLY for p in params.values())
-    assert all(cfg[k] == params[k].default for k in cfg)  # the YAML states the defaults
 
 
 # --- local files read exactly as keras.datasets reads them ------------------------------------

@@ -1,16 +1,11 @@
 """Time-series windows from small generated CSVs: no network."""
 
-import inspect
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from kerasrun.data import DATASETS, build_data, timeseries
+from kerasrun.data import build_data, timeseries
 from kerasrun.errors import ConfigError
 
-CONF_DATA = Path(__file__).resolve().parents[1] / "conf" / "data"
-NEW = ("jena_climate", "csv_timeseries")
 JENA_COLUMNS = [
     "Date Time",
     "p (mbar)",
@@ -68,19 +63,6 @@ def collect(ds):
 
 
 # --- the YAML files and the registry ---------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", NEW)
-def test_yaml_keys_are_builder_arguments(name):
-    from omegaconf import OmegaConf
-
-    path = CONF_DATA / f"{name}.yaml"
-    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    assert cfg.pop("name") == name == path.stem
-    params = inspect.signature(DATASETS[name]).parameters
-    assert set(cfg) == set(params) - {"seed"}
-    assert all(p.kind is p.KEYWORD_ONLY for p in params.values())
-    assert all(cfg[k] == params[k].default for k in cfg)  # the YAML states the defaults
 
 
 # --- windows, splits, normalisation ----------------------------------------------------------
