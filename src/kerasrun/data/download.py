@@ -1,16 +1,24 @@
-"""A thin wrapper over `keras.utils.get_file`: a sha256 check and a clear offline error.
+"""A thin wrapper over `keras.utils.get_file`: checked, never partial, safely extracted.
+
+Adds a sha256 and size check, a one-line offline error, a download that only takes the
+cache name once complete, and an extraction that writes nothing outside its folder.
 
 Files are cached where Keras caches them (`$KERAS_HOME/datasets`, by default
 `~/.keras/datasets/`), so a file put there by hand is used without a download.
 """
 
+import glob
 import hashlib
+import lzma
 import os
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.parse
+import uuid
 import zipfile
+import zlib
 from pathlib import Path
 
 from kerasrun.errors import ConfigError, require
@@ -36,6 +44,10 @@ def cache_folder(cache_dir=None):
 def get_file(url, *, sha256=None, size=None, cache_dir=None, extract=False, instead=""):
     """Downloads `url` once into the Keras cache and returns the local path.
 
+    The download goes to a hidden `.<name>.<random>.part` file that is renamed to `<name>`
+    only once it is complete and has passed its checks, so a run killed mid-download never
+    leaves a partial file that a later run would trust (even with no `sha256` or `size`).
+
     Args:
         url: where to download from.
         sha256: expected sha256 of the file, or `None` to skip the check.
@@ -47,10 +59,9 @@ def get_file(url, *, sha256=None, size=None, cache_dir=None, extract=False, inst
         instead: the other way out for the error message, e.g. "set data.root=...".
 
     Raises:
-        ConfigError: the download failed (offline, wrong URL) or the sha256 does not match.
+        ConfigError: the download failed (offline, wrong URL), the sha256 or size does not
+            match, or the archive is unreadable or holds paths that escape its folder.
     """
-    import keras
-
     fname = os.path.basename(urllib.parse.urlsplit(url).path)
     require(
         fname,
@@ -58,41 +69,76 @@ def get_file(url, *, sha256=None, size=None, cache_dir=None, extract=False, inst
     )
     folder = cache_folder(cache_dir)
     target = folder / fname
-    hash_kwargs = {"file_hash": sha256, "hash_algorithm": "sha256"} if sha256 else {}
-    if size and target.is_file() and target.stat().st_size != size:
-        target.unlink()  # a partial or stale file in the cache: download it again
+    _remove_stale_parts(target)
+    # A cached file is used as is unless it fails a check it can be given (a file put there
+    # by hand is trusted); one that fails is downloaded again, as keras.utils.get_file does.
+    if not (target.is_file() and _passes(target, sha256, size)):
+        _download(url, target, sha256, size, instead)
+    return _extract(target, url, instead) if extract else target
+
+
+def _passes(path, sha256, size):
+    if size and path.stat().st_size != size:
+        return False
+    return not sha256 or _sha256(path) == sha256
+
+
+def _download(url, target, sha256, size, instead):
+    """Downloads `url` to a `.part` file, checks it, then renames it to `target`."""
+    import keras
+
+    part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
     try:
-        keras.utils.get_file(
-            fname=fname,
-            origin=url,
-            cache_dir=str(folder.parent),
-            cache_subdir="datasets",
-            **hash_kwargs,
+        # keras.utils.get_file deletes its file on an error or Ctrl-C; a kill leaves the
+        # .part file, which is never read and is removed later by `_remove_stale_parts`.
+        part = Path(
+            keras.utils.get_file(
+                fname=part.name,
+                origin=url,
+                cache_dir=str(target.parent.parent),
+                cache_subdir=target.parent.name,
+                force_download=True,
+            )
         )
-    except ValueError as e:  # get_file's "Incomplete or corrupted file detected"
-        actual = _sha256(target) if target.exists() else "unknown"
-        # Never leave a file that failed its check where a later run would trust it.
-        target.unlink(missing_ok=True)
+    except Exception as e:  # get_file raises a plain Exception for URL fetch failures
+        part.unlink(missing_ok=True)
+        raise ConfigError(
+            f"Could not download {url} ({_reason(e)}). Received: data.url={url!r}. Offline? "
+            f"Download it by hand to {target}{', or ' + instead if instead else ''}."
+        ) from e
+    actual_size = part.stat().st_size
+    if size and actual_size != size:
+        part.unlink()
+        raise ConfigError(
+            f"The file downloaded from {url} has {actual_size:,} bytes, not {size:,} (it was "
+            f"deleted). Received: data.size={size!r}. Try again (a cut connection?), check the "
+            "URL, or fix data.size (null skips the check)."
+        )
+    if sha256 and (actual := _sha256(part)) != sha256:
+        part.unlink()
         raise ConfigError(
             f"The file downloaded from {url} does not match data.sha256 (its sha256 is "
             f"{actual}; it was deleted). Received: data.sha256={sha256!r}. Check the URL, or "
             "fix data.sha256 (null skips the check)."
-        ) from e
-    except Exception as e:  # get_file raises a plain Exception for URL fetch failures
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(
-            f"Could not download {url} ({reason}). Received: data.url={url!r}. Offline? "
-            f"Download it by hand to {target}{', or ' + instead if instead else ''}."
-        ) from e
-    if size and target.stat().st_size != size:
-        actual = target.stat().st_size
-        target.unlink()
-        raise ConfigError(
-            f"The file downloaded from {url} has {actual:,} bytes, not {size:,} (it was deleted). "
-            f"Received: data.size={size!r}. Try again (a cut connection?), check the URL, or "
-            "fix data.size (null skips the check)."
         )
-    return _extract(target, url) if extract else target
+    os.replace(part, target)  # atomic: another run sees the old file or the whole new one
+
+
+def _remove_stale_parts(target, age_s=3600):
+    # .part files of runs killed mid-download; a live download writes to its file all the
+    # time, so one untouched for an hour is dead (another run's live one is left alone).
+    for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+        try:
+            if time.time() - part.stat().st_mtime > age_s:
+                part.unlink()
+        except OSError:  # removed meanwhile by another run
+            pass
+
+
+def _reason(error):
+    # The first line only: the message must stay one line (tarfile's ReadError has several).
+    text = str(error).strip()
+    return text.splitlines()[0].rstrip(":") if text else type(error).__name__
 
 
 def _sha256(path):
@@ -103,12 +149,19 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def _extract(archive, url):
+# A cut or corrupt archive fails anywhere in the reader: EOFError (gzip, bz2), zlib.error
+# (zip deflate), lzma.LZMAError (xz), ...: all mean the same to the user.
+_UNREADABLE = (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError)
+
+
+def _extract(archive, url, instead=""):
     """Extracts `archive` once into `<name>_extracted/` (again if the archive is newer).
 
     Unlike `get_file(extract=True)`, which extracts again on every call, this extracts into
     a temporary folder and renames it: a run never reads a half-written folder, and runs
-    of a sweep do not overwrite files another run is reading.
+    of a sweep do not overwrite files another run is reading. Nothing is written outside
+    the folder: zipfile drops absolute paths and ".." and never makes links; tar's "data"
+    filter refuses paths and links that escape the folder, and device files.
     """
     name = archive.name[: archive.name.find(".")] if "." in archive.name else archive.name
     out = archive.parent / f"{name}_extracted"
@@ -118,16 +171,26 @@ def _extract(archive, url):
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as z:
-                z.extractall(tmp)  # zipfile drops absolute paths and ".." components
+                z.extractall(tmp)
         else:
             with tarfile.open(archive) as t:
-                t.extractall(tmp, filter="data")  # no absolute paths, escaping links, devices
-    except (zipfile.BadZipFile, tarfile.TarError, OSError) as e:
+                t.extractall(tmp, filter="data")
+    except tarfile.FilterError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ConfigError(
-            f"The file downloaded from {url} is not a readable zip or tar archive ({e}). "
+            f"The archive downloaded from {url} was not extracted: it writes outside its folder "
+            f"or holds a device file ({_reason(e)}). Received: data.url={url!r}. Check the URL"
+            f"{', or ' + instead if instead else ''}."
+        ) from e
+    except _UNREADABLE as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ConfigError(
+            f"The file downloaded from {url} is not a readable zip or tar archive ({_reason(e)}). "
             f"Received: data.url={url!r}. Delete {archive} and try again, or check the URL."
         ) from e
+    except BaseException:  # Ctrl-C or a bug: still leave no half-extracted folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(out, ignore_errors=True)  # a stale extraction of an older archive
     try:
         tmp.rename(out)
