@@ -352,8 +352,17 @@ def _local(path, *, what):
 
 def _load_npz(path):
     """`((x_train, y_train), (x_test, y_test))` from an npz in Keras's mnist.npz format."""
+    from kerasrun.data.keras_text import npz_problem
+
     path = _local(path, what="an .npz with x_train, y_train, x_test, y_test")
     keys = ("x_train", "y_train", "x_test", "y_test")
+    problem = None if path.is_dir() else npz_problem(path)
+    require(
+        problem is None,
+        f"data.path must be an .npz with {', '.join(keys)} (Keras's mnist.npz format). "
+        f"Received: data.path='{path}', {problem}. Download {KERAS_DATASETS_URL}mnist.npz, or "
+        "save your arrays with numpy.savez under those names.",
+    )
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in keys if k not in f.files]

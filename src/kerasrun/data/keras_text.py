@@ -13,6 +13,7 @@ numpy, TensorFlow and Keras are imported inside the functions.
 """
 
 import os
+import zipfile
 from pathlib import Path
 
 from kerasrun.data import images
@@ -250,6 +251,13 @@ def _load_npz(path, layouts, keras_name):
         f"Received: data.path='{path}', which does not exist. Fix the path, or set "
         "data.path=null to download with keras.datasets.",
     )
+    problem = npz_problem(path)
+    require(
+        problem is None,
+        f"data.path must be a local {keras_name} (Keras's format, keys {wanted}). "
+        f"Received: data.path='{path}', {problem}. Download it again from "
+        f"{KERAS_DATASETS_URL}{keras_name}.",
+    )
     # Keras's reader: a restricted unpickler for the ragged object arrays (not public API).
     from keras.src.datasets.npz_utils import load_npz
 
@@ -265,10 +273,30 @@ def _load_npz(path, layouts, keras_name):
     require(
         any(all(k in f for k in keys) for keys in layouts),
         f"data.path must be an .npz with keys {wanted} (Keras's {keras_name}). "
-        f"Received: data.path='{path}', which lacks {', '.join(missing)}. "
-        f"Download it from {KERAS_DATASETS_URL}{keras_name}.",
+        f"Received: data.path='{path}', which lacks {', '.join(missing)} (it holds "
+        f"{', '.join(sorted(f)) or 'no arrays'}). Download it from "
+        f"{KERAS_DATASETS_URL}{keras_name}.",
     )
     return f
+
+
+def npz_problem(path):
+    """Why the file `path` is not an .npz, in words ("which is empty (0 bytes)"), or `None`.
+
+    Read from its first bytes, so that the error says what the file is rather than what a
+    zip or pickle reader stumbled on.
+    """
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head:
+        return "which is empty (0 bytes)"
+    if head.startswith(b"\x93NUMPY"):
+        return "which is one .npy array, not an .npz of named arrays (numpy.savez writes one)"
+    if zipfile.is_zipfile(path):
+        return None
+    if head.startswith(b"PK\x03\x04"):
+        return "which is a damaged or truncated zip archive (an interrupted download?)"
+    return f"which is not an .npz (a zip archive of .npy arrays); it starts with {head!r}"
 
 
 def _keras_load(name, **kwargs):

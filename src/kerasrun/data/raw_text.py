@@ -10,6 +10,7 @@ TextVectorization keeps the first `output_sequence_length` tokens and pads at th
 numpy, TensorFlow and Keras are imported inside the functions.
 """
 
+import codecs
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -82,8 +83,15 @@ def imdb_raw(
     glove = _check_embeddings(embeddings)
 
     folder, source = _find_aclimdb(root, url=url, sha256=sha256, size=size, cache_dir=cache_dir)
-    texts, labels = read_reviews(folder, "train")
-    test_texts, test_labels = read_reviews(folder, "test")
+    bad_files, not_utf8 = [], []
+    texts, labels = read_reviews(folder, "train", bad_files=bad_files, not_utf8=not_utf8)
+    test_texts, test_labels = read_reviews(folder, "test", bad_files=bad_files, not_utf8=not_utf8)
+    if not_utf8:  # kept: one bad byte in a review of 200 words should not lose the review
+        files = "1 review file is" if len(not_utf8) == 1 else f"{len(not_utf8):,} review files are"
+        log.warning(
+            f"{files} not valid UTF-8 (first: {not_utf8[0]}): read with U+FFFD in place of "
+            "each bad byte."
+        )
     n = len(texts)
     n_train = n - validation_samples if train_samples is None else train_samples
     require(
@@ -135,6 +143,7 @@ def imdb_raw(
         batch_size,
     )
     bundle.vocabulary = vocabulary  # predict turns new text into the same word indices
+    bundle.bad_files = bad_files  # train lists them in <run>/bad_files.txt
     if glove["path"] is not None:
         matrix = embedding_matrix(glove["path"], vocabulary, max_tokens)
         bundle.embeddings = {"matrix": matrix, "trainable": glove["trainable"]}
@@ -145,20 +154,72 @@ def imdb_raw(
 # --- the review files ---------------------------------------------------------------------------
 
 
-def read_reviews(folder, split):
+def read_reviews(folder, split, *, bad_files=None, not_utf8=None):
     """`(texts, int32 labels)` of `folder/<split>/{neg,pos}/*.txt`, in sorted file order.
 
-    Read as UTF-8 (a bad byte becomes U+FFFD); the `<br />` tags become spaces.
+    Every file is read here, before training, so that nothing can fail mid-epoch. Hidden
+    files (`.DS_Store`, macOS's `._<name>.txt` copies) are not reviews: ignored. A review is
+    UTF-8 (a byte-order mark is dropped; UTF-16 with one is read too); a byte that is not
+    UTF-8 becomes U+FFFD, the review is kept and its path appended to `not_utf8`. A file
+    that cannot be read or holds no text is skipped and `(path, reason)` appended to
+    `bad_files`: an empty review is a label without words, nothing the model can learn
+    from. The `<br />` tags become spaces. A class folder whose files are all skipped is a
+    `ConfigError`.
     """
     import numpy as np
 
+    bad_files = [] if bad_files is None else bad_files
+    not_utf8 = [] if not_utf8 is None else not_utf8
     texts, labels = [], []
     for label, name in enumerate(CLASS_FOLDERS):
-        for path in sorted((Path(folder) / split / name).glob("*.txt")):
-            text = path.read_text(encoding="utf-8", errors="replace")
-            texts.append(text.replace("<br />", " "))
+        files = review_files(Path(folder) / split / name)
+        skipped = len(bad_files)
+        for path in files:
+            try:
+                data = path.read_bytes()
+            except OSError as e:
+                bad_files.append((images.shown(path), f"cannot be read ({e.strerror or e})"))
+                continue
+            text, valid = decode_review(data)
+            text = text.replace("<br />", " ")
+            if not text.strip():
+                why = "empty file (0 bytes)" if not data else "no text, only white space"
+                bad_files.append((images.shown(path), why))
+                continue
+            if not valid:
+                not_utf8.append(images.shown(path))
+            texts.append(text)
             labels.append(label)
+        first = bad_files[skipped] if len(bad_files) > skipped else ("", "")
+        require(
+            not files or len(bad_files) - skipped < len(files),
+            f"Every class folder needs at least one review with text. Received: "
+            f"{Path(folder) / split / name}/ holds {len(files)} .txt files, all skipped "
+            f"(first: {first[0]}: {first[1]}). Replace them or fix the folder.",
+        )
     return texts, np.asarray(labels, "int32")
+
+
+def review_files(folder):
+    """The sorted `.txt` files of `folder` that are not hidden (empty if no such folder)."""
+    return sorted(p for p in Path(folder).glob("*.txt") if not p.name.startswith("."))
+
+
+def decode_review(data):
+    """`(text, valid)` of a review file's bytes: UTF-8 or UTF-16 by their byte-order mark.
+
+    Without a mark the bytes are UTF-8; each byte that is not becomes U+FFFD and `valid` is
+    `False`. The mark itself is dropped: left in, it would glue itself to the first word.
+    """
+    codec = "utf-8"
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        codec = "utf-16"  # its decoder reads the mark and drops it
+    try:
+        return data.decode(codec), True
+    except UnicodeDecodeError:
+        return data.decode(codec, errors="replace"), False
 
 
 def _vectorize(vectorizer, texts, length, chunk=4096):
@@ -174,11 +235,24 @@ def _vectorize(vectorizer, texts, length, chunk=4096):
 
 def _is_aclimdb(folder):
     """Whether `folder` has train/ and test/ folders of neg/ and pos/ holding .txt reviews."""
-    return all(
-        any((Path(folder) / split / name).glob("*.txt"))
-        for split in SPLIT_FOLDERS
-        for name in CLASS_FOLDERS
-    )
+    return not _missing_parts(folder)
+
+
+def _missing_parts(folder):
+    """What `folder` lacks to be an aclImdb folder, in words (empty if nothing)."""
+    missing = []
+    for split in SPLIT_FOLDERS:
+        if not (Path(folder) / split).is_dir():
+            missing.append(f"{split}/ is missing")
+            continue
+        for name in CLASS_FOLDERS:
+            if not (Path(folder) / split / name).is_dir():
+                missing.append(f"{split}/{name}/ is missing")
+            elif not any(  # stops at the first review: aclImdb has 12,500 a folder
+                not p.name.startswith(".") for p in (Path(folder) / split / name).glob("*.txt")
+            ):
+                missing.append(f"{split}/{name}/ holds no .txt reviews")
+    return missing
 
 
 def _find_aclimdb(root, *, url, sha256, size, cache_dir):
@@ -212,10 +286,18 @@ def _find_aclimdb(root, *, url, sha256, size, cache_dir):
     for folder in (root, root / "aclImdb"):
         if _is_aclimdb(folder):
             return folder, f"imdb_raw: {folder}"
+    # Say what is missing in the folder that looks most like aclImdb.
+    nearest = root / "aclImdb" if (root / "aclImdb").is_dir() else root
+    missing = _missing_parts(nearest)
+    if nearest == root and not any((root / split).is_dir() for split in SPLIT_FOLDERS):
+        what = "which has none"
+    else:
+        prefix = "aclImdb/" if nearest != root else ""
+        what = "where " + "; ".join(prefix + part for part in missing)
     raise ConfigError(
         "data.root must be an aclImdb folder (train/neg, train/pos, test/neg and test/pos "
         "holding .txt reviews) or a folder holding one. Received: "
-        f"data.root='{root}', which has none. Point data.root at the extracted "
+        f"data.root='{root}', {what}. Point data.root at the extracted "
         f"aclImdb_v1.tar.gz, or set data.root=null to download {url}."
     )
 

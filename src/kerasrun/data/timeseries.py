@@ -15,6 +15,7 @@ and returned in `DataBundle.baseline`. numpy, TensorFlow and Keras are imported 
 functions.
 """
 
+import codecs
 import csv
 import os
 from pathlib import Path
@@ -133,9 +134,9 @@ def csv_timeseries(
             f"integer or null. Received: data.{key}={value!r}. Set e.g. data.{key}=1000, "
             "or null for the default split (50% train, 25% validation, 25% test).",
         )
-    path, header, feature_cols, target_col = _columns(path, target, features)
+    path, encoding, header, feature_cols, target_col = _columns(path, target, features)
     used = sorted(set(feature_cols) | {target_col})
-    table = _read_floats(path, header, used)  # (rows, len(used)), float64
+    table = _read_floats(path, encoding, header, used)  # (rows, len(used)), float64
     values = {c: table[:, used.index(c)] for c in used}
     n = len(table)
     length = lookback // step
@@ -309,7 +310,7 @@ def _find_in(folder, fname, *, key, value):
 
 
 def _columns(path, target, features):
-    """The file's path and header, and the feature and target column indices."""
+    """The file's path, encoding and header, and the feature and target column indices."""
     require(
         path is not None,
         "data.path must be a CSV file with a header row. Received: data.path=None. "
@@ -321,7 +322,8 @@ def _columns(path, target, features):
         f"data.path must be a CSV file with a header row. Received: data.path='{path}', "
         "which does not exist. Fix the path.",
     )
-    with open(path, newline="") as f:
+    encoding = _encoding(path)
+    with open(path, newline="", encoding=encoding) as f:
         reader = csv.reader(f)
         header = [h.strip() for h in next(reader, [])]
         first = next(reader, None)
@@ -331,6 +333,17 @@ def _columns(path, target, features):
         f"data.path='{path}', which has {'no rows' if not header else 'only a header'}. "
         "Fix the path.",
     )
+    # One column whose name holds a ';' or a tab: the file is not comma-separated (a
+    # European spreadsheet's export, or Excel's "Unicode text"). Reading on would only fail
+    # later, on "data.target", with a confusing list of one column.
+    for sep, what in ((";", "semicolon"), ("\t", "tab")):
+        require(
+            len(header) > 1 or sep not in header[0],
+            f"data.path must be a comma-separated CSV file. Received: data.path='{path}', "
+            f"whose header line {header[0][:60]!r} has no comma but a {what}: a "
+            f"{what}-separated file. Save it again with commas between the values (and '.' as "
+            "the decimal point).",
+        )
     listing = ", ".join(repr(h) for h in header)
     require(
         target is not None and str(target) in header,
@@ -359,7 +372,50 @@ def _columns(path, target, features):
             "Fix the names, or set data.features=null for every numeric column.",
         )
         feature_cols = [header.index(f) for f in dict.fromkeys(features)]
-    return path, header, feature_cols, target_col
+    return path, encoding, header, feature_cols, target_col
+
+
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _encoding(path):
+    """The codec that reads the CSV `path`: UTF-8 (a BOM skipped), or UTF-16 with a BOM.
+
+    There is no guessing: any other file is a one-line `ConfigError` that names it and its
+    problem (empty, a zip archive, binary, or not UTF-8, with the line of the first bad
+    byte), since a Latin-1 file read as something else would give wrong column names.
+    """
+    data = path.read_bytes()
+    encoding = "utf-16" if data.startswith(UTF16_BOMS) else "utf-8-sig"
+    convert = "Save it as UTF-8 CSV (e.g. iconv -f latin1 -t utf-8 in.csv > out.csv)."
+    problem = None
+    if not data:
+        problem, fix = "which is empty (0 bytes)", "Fix the path, or write the series into it."
+    elif data.startswith(b"PK\x03\x04"):
+        problem = "which is a zip archive (a zipped download, or an Excel .xlsx?), not text"
+        fix = "Unzip it and point data.path at the .csv inside, or export the sheet as CSV."
+    elif encoding == "utf-8-sig" and b"\x00" in data:
+        problem = "which holds NUL bytes: a binary file, or UTF-16 without a byte-order mark"
+        fix = f"Point data.path at the CSV itself. {convert}"
+    else:
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError as e:
+            if encoding == "utf-16":
+                problem = "which starts with a UTF-16 byte-order mark but is not valid UTF-16"
+            else:
+                line = data.count(b"\n", 0, e.start) + 1
+                problem = (
+                    f"which is not UTF-8: byte {data[e.start]:#04x} on line {line:,} "
+                    "(Latin-1 or Windows-1252?)"
+                )
+            fix = convert
+    if problem is not None:
+        raise ConfigError(
+            "data.path must be a CSV text file in UTF-8 (or UTF-16 with a byte-order mark). "
+            f"Received: data.path='{path}', {problem}. {fix}"
+        )
+    return encoding
 
 
 def _is_float(text):
@@ -370,8 +426,13 @@ def _is_float(text):
     return True
 
 
-def _read_floats(path, header, cols):
-    """Columns `cols` of the CSV as a float64 `(rows, len(cols))` array, or a `ConfigError`."""
+def _read_floats(path, encoding, header, cols):
+    """Columns `cols` of the CSV as a float64 `(rows, len(cols))` array, or a `ConfigError`.
+
+    A missing, non-numeric or non-finite value is an error that names its column and its
+    first row, and counts the rows that have one: dropping or filling rows of a time
+    series would silently shift or invent time steps.
+    """
     import numpy as np
 
     try:
@@ -383,13 +444,14 @@ def _read_floats(path, header, cols):
             dtype="float64",
             ndmin=2,
             quotechar='"',
-            encoding="utf-8",
+            encoding=encoding,
         )
     except ValueError:
-        table = None  # find the offending row below, with the csv module
+        table = None  # find the offending rows below, with the csv module
     if table is not None and np.isfinite(table).all():
         return table
-    with open(path, newline="") as f:
+    bad = []  # (line of the file, column, text, value) of each bad row's first bad value
+    with open(path, newline="", encoding=encoding) as f:
         reader = csv.reader(f)
         next(reader)
         for line, row in enumerate(reader, start=2):
@@ -400,14 +462,19 @@ def _read_floats(path, header, cols):
                 except ValueError:
                     value = None
                 if value is None or not np.isfinite(value):
-                    kind = "non-numeric" if value is None else "non-finite"
-                    what = f"the {kind} value {text!r}" if text else "a missing value"
-                    raise ConfigError(
-                        f"data.path must hold a number in every used column. Received: "
-                        f"data.path='{path}', whose column {header[c]!r} has {what} in data "
-                        f"row {line - 2:,} (0-based; line {line:,} of the file). Fix or drop that "
-                        "row, or leave the column out of data.features."
-                    )
+                    bad.append((line, c, text, value))
+                    break
+    if bad:
+        line, c, text, value = bad[0]
+        kind = "non-numeric" if value is None else "non-finite"
+        what = f"the {kind} value {text!r}" if text else "a missing value"
+        more = f"; {len(bad) - 1:,} more rows have one too" if len(bad) > 1 else ""
+        raise ConfigError(
+            f"data.path must hold a number in every used column. Received: "
+            f"data.path='{path}', whose column {header[c]!r} has {what} in data "
+            f"row {line - 2:,} (0-based; line {line:,} of the file){more}. Fix or drop "
+            "the bad rows, or leave the column out of data.features."
+        )
     raise ConfigError(  # loadtxt failed but every value parses: e.g. a ragged row
         f"data.path must be a CSV file with the same number of columns on every line. "
         f"Received: data.path='{path}', which numpy cannot read as {len(header)} columns. "
