@@ -58,6 +58,7 @@ def test_every_text_preset_runs_one_debug_step(tmp_path, preset):
         f"experiment={preset}",
         f"data.path={data}",
         "data.validation_size=20",
+        "data.batch_size=16",  # the presets' 128 or 512 is more than these 100 examples
         "debug=default",
         cwd=tmp_path,
     )

@@ -266,6 +266,7 @@ def test_pretrained_model_with_its_preprocessing_layer_exports(tmp_path):
         f"data.root={photos}",
         "data.image_size=[32,32]",
         "data.test_split=0.25",
+        "data.batch_size=4",
         "trainer.epochs=0",  # an untrained model is as good a test of the export
         cwd=tmp_path,
     )

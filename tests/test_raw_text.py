@@ -413,6 +413,7 @@ def test_glove_preset_trains_with_a_frozen_embedding(tmp_path, aclimdb, glove):
         f"model.embedding_dim={DIM}",
         "data.train_samples=30",
         "data.validation_samples=20",
+        "data.batch_size=16",
         cwd=tmp_path,
     )
     output = result.stdout + result.stderr

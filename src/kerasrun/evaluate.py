@@ -25,6 +25,7 @@ import hydra
 from kerasrun import console, runtime
 from kerasrun.config import conf_dir, plain
 from kerasrun.errors import require
+from kerasrun.hydra_errors import one_line_errors
 from kerasrun.results import write_json
 from kerasrun.rundir import exit_on_user_error, open_run
 
@@ -36,6 +37,7 @@ BASELINE_PREFIX = {"test": "test_", "validation": "val_"}
 PNG_FILES = ("confusion_matrix.png", "misclassified.png")
 
 
+@one_line_errors
 @hydra.main(config_path=str(conf_dir()), config_name="evaluate", version_base="1.3")
 @exit_on_user_error
 def main(cfg):

@@ -27,6 +27,7 @@ import hydra
 
 from kerasrun.config import conf_dir, plain
 from kerasrun.errors import require
+from kerasrun.hydra_errors import one_line_errors
 from kerasrun.results import write_json
 from kerasrun.rundir import exit_on_user_error, open_run
 
@@ -44,6 +45,7 @@ ONNX_PACKAGES = ("tf2onnx", "onnxruntime")
 MISMATCH_SUFFIX = ".mismatch"
 
 
+@one_line_errors
 @hydra.main(config_path=str(conf_dir()), config_name="export_model", version_base="1.3")
 @exit_on_user_error
 def main(cfg):

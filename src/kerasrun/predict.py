@@ -34,6 +34,7 @@ import hydra
 from kerasrun import runtime
 from kerasrun.config import conf_dir, plain
 from kerasrun.errors import ConfigError, require
+from kerasrun.hydra_errors import one_line_errors
 from kerasrun.rundir import exit_on_user_error, image_files, load_images, open_run
 
 log = logging.getLogger("kerasrun")
@@ -64,6 +65,7 @@ PREPROCESS_MODULES = {
 TEXT_LABEL_WIDTH = 40  # a literal text is shown quoted, cut to this many characters
 
 
+@one_line_errors
 @hydra.main(config_path=str(conf_dir()), config_name="predict", version_base="1.3")
 @exit_on_user_error
 def main(cfg):
@@ -397,12 +399,15 @@ def text_items(inputs):
 
 
 def read_text(item):
-    """The text of `item` as training read reviews: UTF-8 (bad bytes replaced), no `<br />`."""
+    """The text of `item` as training read reviews: UTF-8 or UTF-16 by its byte-order mark
+    (bad bytes replaced, the mark dropped), no `<br />`."""
+    from kerasrun.data.raw_text import decode_review
+
     if isinstance(item.source, str):
         text = item.source
     else:
         try:
-            text = item.source.read_text(encoding="utf-8", errors="replace")
+            text, _ = decode_review(item.source.read_bytes())
         except OSError as e:
             raise UnreadableInput(f"cannot be read ({e.strerror or e})") from None
     return text.replace("<br />", " ")  # as kerasrun.data.raw_text.read_reviews

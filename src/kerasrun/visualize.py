@@ -27,6 +27,7 @@ import hydra
 
 from kerasrun.config import conf_dir, plain
 from kerasrun.errors import ConfigError, require
+from kerasrun.hydra_errors import one_line_errors
 from kerasrun.rundir import exit_on_user_error, load_images, open_run
 
 log = logging.getLogger("kerasrun")
@@ -47,6 +48,7 @@ GRID_MARGIN = 1  # activations: pixels between channels
 FILTER_MARGIN = 5  # filters: pixels between patterns (the book's `margin = 5`)
 
 
+@one_line_errors
 @hydra.main(config_path=str(conf_dir()), config_name="visualize", version_base="1.3")
 @exit_on_user_error
 def main(cfg):
