@@ -5,7 +5,7 @@ file as keyword arguments, and returns an uncompiled `keras.Model`.
 """
 
 from kerasrun.config import call_builder, lookup
-from kerasrun.errors import require
+from kerasrun.errors import ConfigError, require
 from kerasrun.models import convnets, dense, pretrained, sequence
 
 MODELS = {
@@ -60,7 +60,19 @@ def load_model(path):
     """
     import keras
 
-    return keras.models.load_model(path, custom_objects=pretrained.custom_objects(), safe_mode=True)
+    try:
+        return keras.models.load_model(
+            path, custom_objects=pretrained.custom_objects(), safe_mode=True
+        )
+    except ValueError as e:
+        if "safe_mode" not in str(e) and "unsafe" not in str(e):
+            raise
+        raise ConfigError(
+            f"{path} holds Python code (a Lambda layer or a custom object), which kerasrun "
+            f"never runs from a file: Keras's safe mode refused it. Received: {path}. Rebuild "
+            "the model from Keras layers, or load it yourself with safe_mode=False if you "
+            "trust whoever wrote it."
+        ) from None
 
 
 __all__ = ["MODELS", "build_model", "load_model"]
