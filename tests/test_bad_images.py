@@ -363,9 +363,7 @@ def test_train_counts_and_lists_the_skipped_files(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     run = only_run_dir(tmp_path)
-    assert f"Skipped 3 unreadable files (data.on_bad_file=skip); they are listed in {run}" in (
-        output
-    )
+    assert f"Skipped 3 unreadable or empty files; they are listed in {run}" in (output)
     lines = (run / "bad_files.txt").read_text(encoding="utf-8").splitlines()
     listed = dict(line.split("\t") for line in lines)
     assert listed.keys() == {

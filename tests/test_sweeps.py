@@ -225,7 +225,7 @@ def test_a_diverged_or_unscored_job_is_a_failed_trial_not_a_made_up_score():
 
     assert objective({"best_val_accuracy": 0.75}, "best_val_accuracy") == 0.75
     for metrics, metric in (
-        ({"status": "stopped_nan", "best_val_loss": 0.5}, "best_val_loss"),  # stopped on NaN
+        ({"status": "failed", "diverged": True, "best_val_loss": 0.5}, "best_val_loss"),  # NaN
         ({"status": "finished", "best_val_mae": 2.5}, "best_val_accuracy"),  # a regression
         ({"status": "finished", "best_val_loss": float("nan")}, "best_val_loss"),
     ):

@@ -1,16 +1,17 @@
 """Builds Keras objects from `_target_` config nodes, refusing anything outside an allowlist.
 
 A run directory can be shared, and its config re-used: a `_target_` must never be a way
-to import and call arbitrary code. Only stable public Keras classes are allowed.
+to import and call arbitrary code. Only stable public Keras classes are allowed, and
+kerasrun's own `kerasrun.checkpoints`' ModelCheckpoint and BackupAndRestore (Keras's, made atomic).
 """
 
 from kerasrun.errors import ConfigError
 
-ALLOWED_PREFIXES = ("keras.optimizers.", "keras.callbacks.")
+ALLOWED_PREFIXES = ("keras.optimizers.", "keras.callbacks.", "kerasrun.checkpoints.")
 
 
 def check_target(target, *, key):
-    """Raises a `ConfigError` unless `target` is `keras.optimizers.X` or `keras.callbacks.X`."""
+    """Raises a `ConfigError` unless `target` names a class in `ALLOWED_PREFIXES`."""
     if (
         not isinstance(target, str)
         or not target.startswith(ALLOWED_PREFIXES)
@@ -38,13 +39,19 @@ def instantiate(node, *, key, **overrides):
     node = dict(node)
     target = node.pop("_target_", None)
     check_target(target, key=key)
-    _, module, name = target.split(".")
-    cls = getattr(getattr(keras, module), name, None)
+    package, module, name = target.split(".")
+    if package == "kerasrun":
+        from kerasrun import checkpoints as module_object
+    else:
+        module_object = getattr(keras, module)
+    cls = getattr(module_object, name, None)
     if not inspect.isclass(cls):
         raise ConfigError(
-            f"{key}._target_: keras.{module} has no class {name}. Received: {target!r}."
+            f"{key}._target_: {package}.{module} has no class {name}. Received: {target!r}."
         )
     kwargs = {**node, **overrides}
+    if isinstance(kwargs.get("learning_rate"), int):  # learning_rate=1 on the command line
+        kwargs["learning_rate"] = float(kwargs["learning_rate"])  # Keras wants a float
     try:
         inspect.signature(cls).bind(**kwargs)
     except TypeError as e:

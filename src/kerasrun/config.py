@@ -99,13 +99,27 @@ def unique_dir(path):
 
 
 def register_resolvers():
-    """Registers `${kerasrun_unique:...}` (conf/hydra/) and `${kerasrun_direction:...}`."""
+    """Registers `${kerasrun_unique:...}`, `${kerasrun_run_dir:...}` and
+    `${kerasrun_output_subdir:...}` (conf/hydra/), and `${kerasrun_direction:...}`."""
     from omegaconf import OmegaConf
+
+    from kerasrun import resume
 
     # Cached: the value travels with the config, so a sweep job run in another process
     # (hydra/launcher=processes) gets the sweep folder its launcher made, not a new one.
     OmegaConf.register_new_resolver("kerasrun_unique", unique_dir, replace=True, use_cache=True)
     OmegaConf.register_new_resolver("kerasrun_direction", direction, replace=True)
+    OmegaConf.register_new_resolver("kerasrun_run_dir", _run_dir, replace=True, use_cache=True)
+    OmegaConf.register_new_resolver("kerasrun_output_subdir", resume.output_subdir, replace=True)
+
+
+def _run_dir(resume, new_dir):
+    """`train resume=<run dir>` runs in that directory (checked first); else a new one."""
+    from kerasrun import resume as resume_module
+
+    if resume:
+        resume_module.check_run_dir(resume)
+    return resume_module.run_dir(resume, new_dir)
 
 
 def direction(metric):

@@ -121,6 +121,28 @@ def one_line(error, with_type=True):
     return f"{type(error).__name__}: {text}" if with_type else text
 
 
+def error_line(error):
+    """The one line a user mistake prints: a `ConfigError`'s message, or an OmegaConf error's.
+
+    A required value left at `???` (e.g. `glove_path` of `experiment=imdb_glove_200`) gets
+    the key and what to do instead of OmegaConf's own words.
+    """
+    import re
+
+    from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
+
+    from kerasrun.errors import ConfigError
+
+    if isinstance(error, (MissingMandatoryValue, InterpolationToMissingValueError)):
+        found = re.search(r"Missing mandatory value: ?([\w.]+)", str(error))
+        key = found.group(1) if found else getattr(error, "full_key", None) or "a key"
+        return (
+            f"{key} is required (it is ??? in the config). Received: {key}=???. "
+            f"Set it on the command line: {key}=... (train --cfg job shows where it is used)."
+        )
+    return one_line(error, with_type=not isinstance(error, ConfigError))
+
+
 def format_logs(logs):
     """`loss 0.2134 · accuracy 0.9312 · val_loss ...` with the learning rate last."""
     parts = [f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate" and _is_number(v)]

@@ -16,3 +16,18 @@ def require(condition, message):
     """Raises `ConfigError(message)` unless `condition` holds."""
     if not condition:
         raise ConfigError(message)
+
+
+class Diverged(RuntimeError):
+    """Training diverged (the loss became NaN or infinite); metrics.json says `failed`."""
+
+
+class Preempted(KeyboardInterrupt):
+    """Training stopped on SIGTERM or SIGINT after saving a backup.
+
+    A `KeyboardInterrupt`, so that a sweep stops too. `signum` gives the exit code (128+).
+    """
+
+    def __init__(self, signum, message):
+        super().__init__(message)
+        self.signum = signum

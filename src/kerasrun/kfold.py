@@ -9,12 +9,13 @@ folds: the book's averaged curve, which shows after how many epochs to stop.
 
 import copy
 import logging
+import shutil
 import statistics
 
 from kerasrun import console
 from kerasrun.callbacks import build_callbacks
 from kerasrun.errors import require
-from kerasrun.results import final_metrics, write_json
+from kerasrun.results import final_metrics, finished, read_history, write_json
 
 log = logging.getLogger("kerasrun")
 
@@ -36,8 +37,6 @@ def cross_validate(config, run_dir, data, new_model, *, k, fit, progress):
         [per-fold metrics]}}`: the mean and standard deviation over the folds of every
         validation metric of the last epoch (the book's score) and of the best epoch.
     """
-    from kerasrun.progress import EpochProgress
-
     require(
         data.folds is not None,
         "trainer.kfold needs data held in memory as arrays: boston_housing, imdb, reuters, "
@@ -56,20 +55,26 @@ def cross_validate(config, run_dir, data, new_model, *, k, fit, progress):
     for i, (train_dataset, validation_dataset, sizes) in enumerate(data.folds(k), start=1):
         fold_dir = run_dir / "folds" / f"fold_{i}"
         fold_dir.mkdir(parents=True, exist_ok=True)
-        model = new_model()
-        steps = fit["steps_per_epoch"]
-        history = model.fit(
-            train_dataset.repeat() if steps else train_dataset,
-            validation_data=validation_dataset,
-            epochs=epochs,
-            **fit,
-            callbacks=_callbacks(config, run_dir, fold_dir)
-            + [EpochProgress(epochs, **progress, phase=f"fold {i}/{k}")],
-        ).history
-        scores = final_metrics(history, monitor=config["monitor"])
-        fold = {"fold": i, **sizes, **{key: v for key, v in scores.items() if "val_" in key}}
-        fold.update(epochs=scores["epochs"], status=scores["status"])
-        write_json(fold_dir / "metrics.json", fold)
+        callbacks, history_csv = _callbacks(config, run_dir, fold_dir)
+        fold = finished(fold_dir)
+        if fold:  # a resumed run: this fold was done before the kill
+            history = read_history(history_csv, {})
+        else:
+            history = _fit_fold(
+                fold_dir,
+                new_model(),
+                train_dataset,
+                validation_dataset,
+                callbacks,
+                history_csv,
+                fit=fit,
+                epochs=epochs,
+                progress=dict(progress, phase=f"fold {i}/{k}"),
+            )
+            scores = final_metrics(history, monitor=config["monitor"])
+            fold = {"fold": i, **sizes, **{key: v for key, v in scores.items() if "val_" in key}}
+            fold.update(epochs=scores["epochs"], status=scores["status"])
+            write_json(fold_dir / "metrics.json", fold)
         log.info(console.describe_fold(fold, k))
         folds.append(fold)
         histories.append(history)
@@ -85,8 +90,45 @@ def cross_validate(config, run_dir, data, new_model, *, k, fit, progress):
     return {**metrics, "kfold": {"k": k, "folds": folds}}
 
 
+def _fit_fold(
+    fold_dir,
+    model,
+    train_dataset,
+    validation_dataset,
+    callbacks,
+    history_csv,
+    *,
+    fit,
+    epochs,
+    progress,
+):
+    """Trains one fold (from its backup, if a kill interrupted it); returns its history."""
+    from kerasrun.checkpoints import BackupAndRestore, prune_logs, read_state
+    from kerasrun.progress import EpochProgress
+
+    backup = next((c for c in callbacks if isinstance(c, BackupAndRestore)), None)
+    state = read_state(backup.backup_dir) if backup else None
+    prune_logs(
+        state["epoch"] if state else 0,
+        tensorboard_dir=fold_dir / "tensorboard",
+        history_csv=history_csv,
+    )
+    steps = fit["steps_per_epoch"]
+    history = model.fit(
+        train_dataset.repeat() if steps else train_dataset,
+        validation_data=validation_dataset,
+        epochs=epochs,
+        **fit,
+        callbacks=callbacks + [EpochProgress(epochs, **progress)],
+    ).history
+    if backup:
+        shutil.rmtree(backup.backup_dir, ignore_errors=True)
+    return read_history(history_csv, history)
+
+
 def _callbacks(config, run_dir, fold_dir):
-    """The run's callbacks and loggers, with every path under `run_dir` moved to `fold_dir`."""
+    """The run's callbacks and loggers, with every path under `run_dir` moved to `fold_dir`,
+    the backup last (see train.py); and the fold's history.csv, or `None`."""
 
     def move(value):
         if isinstance(value, dict):
@@ -95,9 +137,14 @@ def _callbacks(config, run_dir, fold_dir):
             return str(fold_dir) + value[len(str(run_dir)) :]
         return value
 
-    return build_callbacks(
-        move(copy.deepcopy(config["callbacks"])), group="callbacks"
-    ) + build_callbacks(move(copy.deepcopy(config["logger"])), group="logger")
+    from kerasrun.checkpoints import BackupAndRestore
+
+    logger = move(copy.deepcopy(config["logger"] or {}))
+    callbacks = build_callbacks(move(copy.deepcopy(config["callbacks"])), group="callbacks")
+    callbacks += build_callbacks(logger, group="logger")
+    backups = [c for c in callbacks if isinstance(c, BackupAndRestore)]
+    callbacks = [c for c in callbacks if c not in backups] + backups
+    return callbacks, (logger.get("csv") or {}).get("filename")
 
 
 def _write_mean_curves(histories, log_dir):

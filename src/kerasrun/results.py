@@ -32,9 +32,10 @@ def final_metrics(history, *, monitor, test=None, wall_time_s=0.0):
         metrics["best_epoch"] = history[monitor].index(best) + 1
     metrics.update({f"test_{k}": float(v) for k, v in (test or {}).items()})
     epochs = len(next(iter(history.values()), []))
-    # TerminateOnNaN stops at the first NaN loss: the run is over, but it did not finish.
-    status = "stopped_nan" if not all(map(math.isfinite, history.get("loss", []))) else "finished"
-    metrics.update(epochs=epochs, wall_time_s=round(wall_time_s, 2), status=status)
+    metrics.update(epochs=epochs, wall_time_s=round(wall_time_s, 2), status="finished")
+    # TerminateOnNaN stops at the first NaN loss: the run is over, and it failed.
+    if not all(map(math.isfinite, history.get("loss", []))):
+        metrics.update(status="failed", diverged=True)
     return metrics
 
 
@@ -98,12 +99,12 @@ def write_failure(path, error, wall_time_s):
 
 
 def finished(run_dir):
-    """The metrics of a run that finished (`status` finished or stopped_nan), else `None`."""
+    """The metrics of a run that is over: finished, or diverged (it would again); else `None`."""
     try:
         metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
     except (OSError, ValueError):
         return None
-    return metrics if metrics.get("status") in ("finished", "stopped_nan") else None
+    return metrics if metrics.get("status") == "finished" or metrics.get("diverged") else None
 
 
 def objective(metrics, optimized_metric):
@@ -113,8 +114,8 @@ def objective(metrics, optimized_metric):
     has no score: Optuna records it as a failed trial rather than a made-up worst value.
     """
     value = metrics.get(optimized_metric)
-    if metrics.get("status") == "stopped_nan":
-        return FailedJob(f"the loss became NaN (status stopped_nan); {optimized_metric}={value}")
+    if metrics.get("diverged"):
+        return FailedJob(metrics.get("error") or "the loss became NaN")
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         known = ", ".join(k for k in metrics if k.startswith(("best_val_", "test_", "kfold_")))
         log.warning(

@@ -507,6 +507,11 @@ def _print_best_and_write_csv(args, selected, ordered, metrics):
     from kerasrun.console import console
 
     best = best_run(selected, args.sort) if args.sort != "time" else None
+    for run in ordered:  # what to do about a killed run: continue it
+        if run.kind == "run" and run.status in ("killed", "interrupted", "failed"):
+            if (run.path / "backup" / "state.json").is_file():
+                line = f"Continue the {run.status} run: train resume={display_path(run.path)}"
+                console.print(line, markup=False, soft_wrap=True)
     if best is not None:
         line = f"Best {args.sort}: {best.value(args.sort):.4f} in {display_path(best.path)}"
         console.print(line, markup=False, soft_wrap=True)

@@ -8,6 +8,7 @@ train --help                              # every config group and its options
 
 import logging
 import math
+import shutil
 import sys
 import time
 import warnings
@@ -18,11 +19,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
-from kerasrun import console, hparams, runtime
+from kerasrun import console, hparams, resume, runtime
 from kerasrun.callbacks import build_callbacks, continue_best, instantiate
 from kerasrun.config import FINE_TUNE_KEYS, conf_dir, plain, register_resolvers, validate
-from kerasrun.data import build_data
-from kerasrun.errors import ConfigError
+from kerasrun.data import build_data, check_batch_fits
+from kerasrun.errors import ConfigError, Diverged, Preempted
+from kerasrun.hydra_errors import one_line_errors
 from kerasrun.kfold import cross_validate
 from kerasrun.models import build_model
 from kerasrun.models.pretrained import unfreeze_from
@@ -43,6 +45,7 @@ log = logging.getLogger("kerasrun")
 register_resolvers()
 
 
+@one_line_errors
 @hydra.main(config_path=str(conf_dir()), config_name="train", version_base="1.3")
 def main(cfg):
     """Runs one job and returns its objective (`optimized_metric`) for sweepers.
@@ -50,13 +53,21 @@ def main(cfg):
     A user mistake (`ConfigError`, or an OmegaConf error in the config) is one `Error:` line
     and exit code 2. Any other failure keeps its traceback and is recorded in metrics.json.
     In a sweep (`-m`), a failed job is recorded the same way and the sweep goes on: the job
-    returns a `FailedJob`, which Optuna records as a failed trial. Ctrl-C stops the sweep.
+    returns a `FailedJob`, which Optuna records as a failed trial. Ctrl-C or SIGTERM saves a
+    backup, records `interrupted`, and stops the run or the sweep (exit code 128 + signal);
+    `train resume=<run dir>` continues it.
     """
     run_dir = Path(cfg.paths.output_dir)
-    sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    hydra_config = HydraConfig.get()
+    sweep = hydra_config.mode == RunMode.MULTIRUN
     start = time.perf_counter()
+    config = None
+    if cfg.get("resume"):  # the killed run's own config, checked before anything is written
+        config = resume.config_or_exit(run_dir, hydra_config.overrides.task, multirun=sweep)
+        if config is None:
+            return None  # it had finished: nothing to do
     try:
-        config = plain(cfg)
+        config = config or plain(cfg)
         if sweep and (done := finished(run_dir)):  # a re-run sweep: keep what is done
             log.info(f"Job already finished in {run_dir}: skipped (delete it to run it again).")
             return objective(done, config["optimized_metric"])
@@ -64,19 +75,32 @@ def main(cfg):
         validate(config)
         metrics = train(config, run_dir)
     except (ConfigError, OmegaConfBaseException) as e:
-        log.error(console.one_line(e, with_type=not isinstance(e, ConfigError)))
+        log.error(console.error_line(e))
         write_failure(run_dir / "metrics.json", e, time.perf_counter() - start)
         if not sweep:
             sys.exit(2)
-        return FailedJob(console.one_line(e))
+        return FailedJob(console.error_line(e))
+    except Diverged as e:  # metrics.json already says failed, with the epochs before NaN
+        log.error(str(e))
+        if not sweep:
+            sys.exit(1)
+        return FailedJob(str(e))
     except Exception as e:
         write_failure(run_dir / "metrics.json", e, time.perf_counter() - start)
         if not sweep:
             raise
         log.exception(f"This job failed; the sweep goes on. {console.one_line(e)}")
         return FailedJob(console.one_line(e))
-    except BaseException as e:  # Ctrl-C, SystemExit: recorded, then the whole command stops
+    except BaseException as e:  # Ctrl-C, SIGTERM, SystemExit: recorded, then everything stops
         write_failure(run_dir / "metrics.json", e, time.perf_counter() - start)
+        if isinstance(e, Preempted):
+            again = (
+                f"train resume={run_dir}"
+                if not sweep
+                else f"the same command with hydra.sweep.dir={run_dir.parent}"
+            )
+            log.warning(f"{e} Continue with: {again}")
+            sys.exit(128 + e.signum)
         raise
     # Only a sweeper reads the objective: a single run need not warn that a regression run
     # has no best_val_accuracy.
@@ -105,12 +129,13 @@ def train(config, run_dir):
     # 2. Data: tf.data pipelines for train / validation / test.
     data_cfg = dict(config["data"])
     data = build_data(data_cfg.pop("name"), seed=config["seed"], **data_cfg)
+    check_batch_fits(data, data_cfg.get("batch_size"), name=config["data"]["name"])
     task = Task(data.task, max(data.num_classes, 1), loss_name=trainer["loss"])
     log.info(console.describe_data(data))
     if data.bad_files:  # skipped, not fatal: a photo collection always has a few
         write_lines(run_dir / "bad_files.txt", [f"{path}\t{why}" for path, why in data.bad_files])
         log.warning(
-            f"Skipped {len(data.bad_files)} unreadable files (data.on_bad_file=skip); "
+            f"Skipped {len(data.bad_files)} unreadable or empty files; "
             f"they are listed in {run_dir / 'bad_files.txt'}."
         )
     baseline = {f"baseline_{k}": v for k, v in getattr(data, "baseline", {}).items()}
@@ -146,11 +171,24 @@ def train(config, run_dir):
     log.info(console.describe_model(model, config["model"]["name"]))
 
     # 4. Callbacks and loggers; the resolved config (with what `auto` became) beside them.
+    # The backup comes last: an epoch is logged before it counts as done, so a kill in
+    # between repeats it (and its first log is pruned) rather than losing it.
+    from kerasrun.checkpoints import BackupAndRestore, StopOnSignal, prune_logs, read_state
+
     callbacks = build_callbacks(config["callbacks"], group="callbacks")
     callbacks += build_callbacks(config["logger"], group="logger")
-    history_csv = (config["logger"] or {}).get("csv", {}).get("filename")
-    continue_best(callbacks, read_history(history_csv, {}))  # a resumed job's earlier epochs
-    tensorboard_dir = (config["logger"] or {}).get("tensorboard", {}).get("log_dir")
+    backup = next((c for c in callbacks if isinstance(c, BackupAndRestore)), None)
+    callbacks = [c for c in callbacks if c is not backup] + ([backup] if backup else [])
+    logger_cfg = config["logger"] or {}
+    history_csv = logger_cfg.get("csv", {}).get("filename")
+    tensorboard_dir = logger_cfg.get("tensorboard", {}).get("log_dir")
+    # A resumed run (train resume=..., or a re-run sweep): the epochs after the backup run
+    # again, so what the killed run logged for them goes.
+    state = read_state(backup.backup_dir) if backup else None
+    prune_logs(
+        state["epoch"] if state else 0, tensorboard_dir=tensorboard_dir, history_csv=history_csv
+    )
+    continue_best(callbacks, read_history(history_csv, {}))  # the earlier epochs' best
     if tensorboard_dir:
         hparams.write_hparams(tensorboard_dir, hparams.flatten_hparams(config), run_dir.name)
     write_yaml(
@@ -173,6 +211,7 @@ def train(config, run_dir):
         shuffle=False,
     )
     progress = dict(steps=steps or data.steps_per_pass, bar=sys.stdout.isatty())
+    stopper = StopOnSignal(backup)
 
     # K-fold validation (the book's 3.6): a fresh model per fold scores the recipe; then
     # the model above trains on all the training data for trainer.final_epochs, if set.
@@ -187,61 +226,89 @@ def train(config, run_dir):
 
     def fit_model(initial_epoch, epochs, phase=""):
         train_dataset = data.train_dataset.repeat() if steps else data.train_dataset
-        return model.fit(
-            train_dataset,
-            validation_data=data.validation_dataset,
-            initial_epoch=initial_epoch,
-            epochs=epochs,
-            **fit,
-            callbacks=callbacks + [EpochProgress(epochs, **progress, phase=phase)],
-        ).history
+        with stopper:  # SIGTERM (preemption) or Ctrl-C: a backup after this batch, then stop
+            history = model.fit(
+                train_dataset,
+                validation_data=data.validation_dataset,
+                initial_epoch=initial_epoch,
+                epochs=epochs,
+                **fit,
+                callbacks=callbacks + [stopper, EpochProgress(epochs, **progress, phase=phase)],
+            ).history
+        stopper.check()  # a signal during the last epoch's end
+        return history
 
     # epochs=0 trains nothing: step 7 evaluates the model as built (e.g. the book's
-    # common-sense baseline as a model, or a pretrained one).
-    history = (
-        fit_model(0, epochs, phase="final model" if trainer["kfold"] else "") if epochs else {}
-    )
-    history = read_history(history_csv, history)  # all epochs, also when resumed from a backup
+    # common-sense baseline as a model, or a pretrained one). A backup made in the
+    # fine-tuning phase means this phase had finished before the kill.
+    in_fine_tune = bool(state) and state["phase"] == "fine-tune"
+    history = {}
+    if epochs and not in_fine_tune:
+        history = fit_model(0, epochs, phase="final model" if trainer["kfold"] else "")
+    history = read_history(history_csv, history)  # every epoch, also those before a resume
 
     # 6. Fine-tuning (the book's 5.3.2): unfreeze the top of the conv base, recompile with a
     # low learning rate, train on. initial_epoch keeps TensorBoard's curves continuous, also
-    # when early stopping ended phase 1 early; only a diverged (NaN) phase 1 ends the run.
-    done = len(history.get("loss", []))
-    finite = all(map(math.isfinite, history.get("loss", [])))
-    if fine_tune["unfreeze_from"] and history and finite:
+    # when early stopping ended phase 1 early; a diverged (NaN) phase 1 ends the run.
+    diverged = not all(map(math.isfinite, history.get("loss", [])))
+    if fine_tune["unfreeze_from"] and history and not diverged:
         trainable = unfreeze_from(model, fine_tune["unfreeze_from"])
         log.info(
             f"Fine-tuning from {fine_tune['unfreeze_from']}: {trainable} trainable weight "
             f"tensors, learning rate {fine_tune['fine_tune_learning_rate']}"
         )
         compile_model(model, learning_rate=fine_tune["fine_tune_learning_rate"])
-        more = fit_model(done, done + fine_tune["fine_tune_epochs"], phase="fine-tune")
-        history = {k: history.get(k, []) + v for k, v in more.items()}
+        start_epoch = state["phase_start"] if in_fine_tune else len(history["loss"])
+        if backup:  # the phase boundary, backed up: a kill now does not redo phase 1
+            backup.phase, backup.phase_start = "fine-tune", start_epoch
+            if not in_fine_tune:
+                model.optimizer.build(model.trainable_variables)
+                backup.save(start_epoch)
+        more = fit_model(
+            start_epoch, start_epoch + fine_tune["fine_tune_epochs"], phase="fine-tune"
+        )
+        history = read_history(history_csv, {k: history.get(k, []) + v for k, v in more.items()})
+        diverged = not all(map(math.isfinite, history.get("loss", [])))
 
-    # 7. Evaluate on the test split, save the model, summarise.
+    # 7. Evaluate on the test split, save the model, summarise. A diverged model is
+    # garbage: only its best checkpoint (before the NaN) is kept.
     def evaluate(dataset):
         return model.evaluate(dataset, verbose=0, return_dict=True) if dataset else None
 
-    trained = bool(history) or not trainer["kfold"]  # no final model after K-fold alone
+    trained = (bool(history) or not trainer["kfold"]) and not diverged
     test = evaluate(data.test_dataset) if trained else None
     if trained:
         model.save(run_dir / "model.keras")
     metrics = final_metrics(
-        read_history(history_csv, history),
-        monitor=config["monitor"],
-        test=test,
-        wall_time_s=time.perf_counter() - start,
+        history, monitor=config["monitor"], test=test, wall_time_s=time.perf_counter() - start
     )
     if not history and trained:  # epochs=0: the untrained model's validation scores
         val = evaluate(data.validation_dataset) or {}
         metrics.update({f"{p}val_{k}": float(v) for k, v in val.items() for p in ("", "best_")})
     metrics.update(kfold_metrics)
     metrics.update(baseline)
+    if diverged:
+        metrics["error"] = _diverged_message(history, run_dir)
     write_json(run_dir / "metrics.json", metrics)
     if tensorboard_dir:
         hparams.write_final_metrics(tensorboard_dir, metrics, step=metrics["epochs"])
+    if backup:  # the run is over: nothing to resume
+        shutil.rmtree(backup.backup_dir, ignore_errors=True)
+    if diverged:
+        raise Diverged(metrics["error"])
     console.summary_table(metrics, run_dir)
     return metrics
+
+
+def _diverged_message(history, run_dir):
+    """One line for a run whose loss became NaN/inf: where, and what was kept."""
+    epoch = next(i for i, v in enumerate(history["loss"], 1) if not math.isfinite(v))
+    best = run_dir / "checkpoints" / "best.keras"
+    kept = f"the best model before it is {best}" if best.is_file() else "no model was saved"
+    return (
+        f"Training diverged: the loss became {history['loss'][epoch - 1]} in epoch {epoch}; "
+        f"{kept}. Lower optimizer.learning_rate (it is often too high) and train again."
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,102 @@
+"""`train resume=<run dir>`: continue a killed run in its own directory, with its own config.
+
+Hydra's run directory becomes the old run's (`${kerasrun_run_dir:...}` in conf/hydra/), and
+Hydra does not write its `.hydra/` files there again (`${kerasrun_output_subdir:...}`), so
+the run keeps the config and overrides it was started with. The training state comes from
+the run's `backup/` (see `kerasrun.checkpoints`); `train.log` and `history.csv` are appended to.
+"""
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from kerasrun.errors import ConfigError
+
+log = logging.getLogger("kerasrun")
+
+
+def run_dir(resume, new_dir):
+    """Hydra's `run.dir`: the run to resume, else a new directory (see `config.unique_dir`)."""
+    from kerasrun.config import unique_dir
+
+    return str(resume) if resume else unique_dir(new_dir)
+
+
+def output_subdir(resume):
+    """Hydra's `output_subdir`: `.hydra`, or none when resuming (keep the original files)."""
+    return None if resume else ".hydra"
+
+
+def check_run_dir(resume):
+    """Raises a `ConfigError` unless `resume` is a `train` run directory.
+
+    Called by the resolver that gives Hydra its run directory, so a wrong path is reported
+    before Hydra creates (or writes to) anything.
+    """
+    path = Path(str(resume))
+    saved = path / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        what = "does not exist" if not path.exists() else "is not a train run directory"
+        raise ConfigError(
+            f"resume={resume} {what} (no .hydra/config.yaml in it). Received: resume={resume}. "
+            "Pass a directory under outputs/runs/ (`runs` lists them)."
+        )
+
+
+def load_config(resume, overrides, *, multirun):
+    """The config `resume` was started with, as a plain dict (paths resolved to `resume`).
+
+    Args:
+        resume: the run directory (checked by `check_run_dir`).
+        overrides: the command line's overrides; only `resume=` itself is allowed.
+        multirun: `True` under `-m`: a sweep continues by running it again instead.
+    """
+    from omegaconf import OmegaConf
+
+    if multirun:
+        raise ConfigError(
+            "resume= continues one run, not a sweep. Received: -m with resume. To continue a "
+            "sweep, run the same command again with hydra.sweep.dir=<that sweep>."
+        )
+    others = [o for o in overrides if not o.lstrip("+~").startswith("resume=")]
+    if others:
+        raise ConfigError(
+            "resume= continues a run with the config it was started with; other overrides "
+            f"would change it. Received: {' '.join(others)}. Drop them, or start a new run."
+        )
+    check_run_dir(resume)
+    saved = OmegaConf.load(Path(str(resume)) / ".hydra" / "config.yaml")
+    saved.resume = str(resume)
+    # `paths.output_dir` is `${hydra:runtime.output_dir}`: the run directory again.
+    return OmegaConf.to_container(saved, resolve=True)
+
+
+def status(resume):
+    """The run's `metrics.json` status (`finished`, `failed`, ...), or `None`."""
+    try:
+        return json.loads((Path(str(resume)) / "metrics.json").read_text()).get("status")
+    except (OSError, ValueError):
+        return None
+
+
+def config_or_exit(run_dir, overrides, *, multirun):
+    """The config to continue `run_dir` with; `None` if it has finished (nothing to do).
+
+    A mistake (another override, `-m`, not a run directory) is one `Error:` line and exit
+    code 2, and nothing in the old run is touched.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    from kerasrun.console import error_line
+
+    try:
+        config = load_config(run_dir, list(overrides), multirun=multirun)
+    except (ConfigError, OmegaConfBaseException) as e:
+        log.error(error_line(e))
+        sys.exit(2)
+    if status(run_dir) == "finished":
+        log.info(f"{run_dir} has finished already (metrics.json): nothing to resume.")
+        return None
+    log.info(f"Resuming {run_dir}")
+    return config
