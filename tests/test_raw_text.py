@@ -399,7 +399,7 @@ def test_glove_preset_needs_the_glove_file(tmp_path, aclimdb):
     output = result.stdout + result.stderr
     assert result.returncode == 2, output[-3000:]
     errors = [line for line in output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "Missing mandatory value: glove_path" in errors[0], output[-3000:]
+    assert len(errors) == 1 and "glove_path is required" in errors[0], output[-3000:]
     assert "Traceback" not in output
 
 
