@@ -336,7 +336,10 @@ def test_cli_skipped_reviews_are_listed_in_bad_files_txt_and_the_run_finishes(tm
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    assert "Skipped 2 unreadable or empty files" in output and "1 review file is not valid UTF-8" in output
+    assert (
+        "Skipped 2 unreadable or empty files" in output
+        and "1 review file is not valid UTF-8" in output
+    )
     run_dir = only_run_dir(tmp_path)
     assert read_metrics(run_dir)["status"] == "finished"
     lines = (run_dir / "bad_files.txt").read_text().splitlines()
