@@ -85,6 +85,11 @@ class BackupAndRestore(keras.callbacks.Callback):
     until the whole run has finished: `train` deletes it then, so a run killed between the
     two phases does not start again from scratch.
 
+    In a `multi_worker` job every worker must start from the same state: the chief backs up
+    into `backup_dir`, each other worker into a temporary folder of its own (two writers of
+    one `state.json` would race), and all restore from the chief's (`restore_dir`, set by
+    `train`; the run directory must be on a filesystem every machine sees).
+
     Args:
         backup_dir: folder of the backup; nothing else should write there.
         phase: `"train"`, or `"fine-tune"` for the book's second phase (set by `train`).
@@ -93,12 +98,13 @@ class BackupAndRestore(keras.callbacks.Callback):
     def __init__(self, backup_dir, phase="train"):
         super().__init__()
         self.backup_dir = Path(backup_dir)
+        self.restore_dir = self.backup_dir  # a multi_worker worker's: the chief's backup_dir
         self.phase = phase
         self.phase_start = 0  # the fine-tuning phase's first epoch (set by train)
         self.restored = None
 
     def on_train_begin(self, logs=None):
-        state = read_state(self.backup_dir)
+        state = read_state(self.restore_dir)
         if state is None or state.get("phase", "train") != self.phase:
             return
         self.load(state)
@@ -107,7 +113,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         log.info(
             f"Resumed from the backup of epoch {state['epoch']}"
             + (f", batch {state['batch']}" if state.get("batch") else "")
-            + f" ({self.backup_dir})."
+            + f" ({self.restore_dir})."
         )
 
     def on_epoch_end(self, epoch, logs=None):
@@ -117,7 +123,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         """Loads the weights (and optimizer state) a `state` names into the model."""
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(self.backup_dir / state["weights"])
+        self.model.load_weights(self.restore_dir / state["weights"])
 
     def save(self, epoch, batch=0, phase=None):
         """Backs up the model as "`epoch` is next to train".

@@ -61,12 +61,25 @@ def _add_leaf(branch, key, value):
 
 
 def describe_runtime(rt):
-    """`Runtime: CPU · float32 · XLA off · strategy default (1 replica)`."""
+    """`Runtime: CPU · float32 · XLA off · strategy default (1 replica)`.
+
+    With several replicas, also the batch and learning rate they scale: `... strategy
+    mirrored (2 replicas) · batch 64/replica = 128 global · learning rate ×2`; in a
+    multi_worker job, which task this process is.
+    """
     replicas = f"{rt.num_replicas} replica{'s' if rt.num_replicas > 1 else ''}"
     xla = "on" if rt.jit_compile else "off"
-    return (
+    line = (
         f"Runtime: {rt.devices} · {rt.precision} · XLA {xla} · strategy {rt.strategy} ({replicas})"
     )
+    if rt.num_workers > 1 or rt.task:
+        role = "chief, writes the run" if rt.is_chief else "writes to a temporary directory"
+        line += f" · {rt.num_workers} workers, this is {rt.task} ({role})"
+    if rt.num_replicas > 1 and rt.global_batch:
+        line += f" · batch {rt.per_replica_batch}/replica = {rt.global_batch} global"
+    if rt.learning_rate_scale != 1:
+        line += f" · learning rate ×{rt.learning_rate_scale:g}"
+    return line
 
 
 def describe_data(data):

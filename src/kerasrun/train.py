@@ -61,6 +61,13 @@ def main(cfg):
     hydra_config = HydraConfig.get()
     sweep = hydra_config.mode == RunMode.MULTIRUN
     start = time.perf_counter()
+    # multi_worker: the run directory is the chief's; a worker's failure is on its console.
+    chief = runtime.is_chief(cfg.trainer.strategy)
+
+    def record_failure(error):
+        if chief:
+            write_failure(run_dir / "metrics.json", error, time.perf_counter() - start)
+
     config = None
     if cfg.get("resume"):  # the killed run's own config, checked before anything is written
         config = resume.config_or_exit(run_dir, hydra_config.overrides.task, multirun=sweep)
@@ -76,7 +83,7 @@ def main(cfg):
         metrics = train(config, run_dir)
     except (ConfigError, OmegaConfBaseException) as e:
         log.error(console.error_line(e))
-        write_failure(run_dir / "metrics.json", e, time.perf_counter() - start)
+        record_failure(e)
         if not sweep:
             sys.exit(2)
         return FailedJob(console.error_line(e))
@@ -86,13 +93,13 @@ def main(cfg):
             sys.exit(1)
         return FailedJob(str(e))
     except Exception as e:
-        write_failure(run_dir / "metrics.json", e, time.perf_counter() - start)
+        record_failure(e)
         if not sweep:
             raise
         log.exception(f"This job failed; the sweep goes on. {console.one_line(e)}")
         return FailedJob(console.one_line(e))
     except BaseException as e:  # Ctrl-C, SIGTERM, SystemExit: recorded, then everything stops
-        write_failure(run_dir / "metrics.json", e, time.perf_counter() - start)
+        record_failure(e)
         if isinstance(e, Preempted):
             again = (
                 f"train resume={run_dir}"
@@ -114,20 +121,35 @@ def train(config, run_dir):
     model_cfg = {k: v for k, v in config["model"].items() if k != "name"}
     fine_tune = {key: model_cfg.pop(key, None) for key in FINE_TUNE_KEYS}
 
-    # 1. Runtime: precision, XLA and strategy for this machine; a fresh Keras session, seeded.
+    # 1. Runtime: precision, XLA and strategy for this machine; a fresh Keras session, seeded;
+    # the global batch and learning rate for the strategy's replicas.
     runtime.import_tensorflow_quietly()
     import keras
 
     from kerasrun.progress import EpochProgress
 
     rt, strategy = runtime.resolve(
-        trainer["precision"], trainer["jit_compile"], trainer["strategy"]
+        trainer["precision"],
+        trainer["jit_compile"],
+        trainer["strategy"],
+        trainer.get("cpu_replicas"),  # .get: runs saved before these keys can be resumed
     )
     keras.utils.set_random_seed(config["seed"])
+    # data.batch_size is one replica's batch: the dataset is batched by the global batch.
+    data_cfg = dict(config["data"])
+    global_batch = runtime.scale_batch_and_learning_rate(
+        rt, data_cfg.get("batch_size"), trainer.get("scale_learning_rate", False)
+    )
+    if global_batch:
+        data_cfg["batch_size"] = global_batch
     log.info(console.describe_runtime(rt))
+    # TF's multi-worker pattern: a worker runs every step the chief runs (they train in
+    # lockstep), but writes into a temporary directory of its own.
+    shared_run_dir = run_dir
+    if not rt.is_chief:
+        config, run_dir = _worker_config(config, run_dir)
 
     # 2. Data: tf.data pipelines for train / validation / test.
-    data_cfg = dict(config["data"])
     data = build_data(data_cfg.pop("name"), seed=config["seed"], **data_cfg)
     check_batch_fits(data, data_cfg.get("batch_size"), name=config["data"]["name"])
     task = Task(data.task, max(data.num_classes, 1), loss_name=trainer["loss"])
@@ -157,6 +179,12 @@ def train(config, run_dir):
 
     def compile_model(model, **optimizer_overrides):
         with strategy.scope():
+            if rt.learning_rate_scale != 1:  # trainer.scale_learning_rate=linear
+                learning_rate = optimizer_overrides.get("learning_rate")
+                learning_rate = learning_rate or config["optimizer"].get("learning_rate")
+                optimizer_overrides["learning_rate"] = runtime.scaled_learning_rate(
+                    learning_rate, rt.learning_rate_scale
+                )
             optimizer = instantiate(config["optimizer"], key="optimizer", **optimizer_overrides)
             model.compile(
                 optimizer=optimizer,
@@ -179,12 +207,14 @@ def train(config, run_dir):
     callbacks += build_callbacks(config["logger"], group="logger")
     backup = next((c for c in callbacks if isinstance(c, BackupAndRestore)), None)
     callbacks = [c for c in callbacks if c is not backup] + ([backup] if backup else [])
+    if backup and not rt.is_chief:  # every worker resumes from the chief's backup: one state
+        backup.restore_dir = shared_run_dir / backup.backup_dir.relative_to(run_dir)
     logger_cfg = config["logger"] or {}
     history_csv = logger_cfg.get("csv", {}).get("filename")
     tensorboard_dir = logger_cfg.get("tensorboard", {}).get("log_dir")
     # A resumed run (train resume=..., or a re-run sweep): the epochs after the backup run
     # again, so what the killed run logged for them goes.
-    state = read_state(backup.backup_dir) if backup else None
+    state = read_state(backup.restore_dir) if backup else None
     prune_logs(
         state["epoch"] if state else 0, tensorboard_dir=tensorboard_dir, history_csv=history_csv
     )
@@ -296,8 +326,28 @@ def train(config, run_dir):
         shutil.rmtree(backup.backup_dir, ignore_errors=True)
     if diverged:
         raise Diverged(metrics["error"])
+    if not rt.is_chief:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        log.info(f"{rt.task}: finished; the chief wrote the run to {shared_run_dir}.")
+        return metrics
     console.summary_table(metrics, run_dir)
     return metrics
+
+
+def _worker_config(config, run_dir):
+    """A non-chief worker's `(config, run_dir)`: every path under `run_dir` moved to a temp dir."""
+    import tempfile
+
+    own_dir = Path(tempfile.mkdtemp(prefix="kerasrun-worker-"))
+
+    def moved(node):
+        if isinstance(node, dict):
+            return {key: moved(value) for key, value in node.items()}
+        if isinstance(node, str) and node.startswith(str(run_dir)):
+            return str(own_dir) + node[len(str(run_dir)) :]
+        return node
+
+    return moved(config), own_dir
 
 
 def _diverged_message(history, run_dir):
