@@ -62,6 +62,21 @@ def check_kwargs(fn, kwargs, *, group, name, given=()):
         )
 
 
+def move_paths(node, old_dir, new_dir):
+    """A copy of the plain config `node` with every path under `old_dir` moved to `new_dir`.
+
+    How a K-fold fold gets its own callbacks and loggers, and a `multi_worker` worker its own
+    temporary directory, from the run's config.
+    """
+    if isinstance(node, dict):
+        return {key: move_paths(value, old_dir, new_dir) for key, value in node.items()}
+    if isinstance(node, list):
+        return [move_paths(value, old_dir, new_dir) for value in node]
+    if isinstance(node, str) and node.startswith(str(old_dir)):
+        return str(new_dir) + node[len(str(old_dir)) :]
+    return node
+
+
 def call_builder(fn, kwargs, *, group, name, **given):
     """`fn(**given, **kwargs)`, after `check_kwargs`."""
     check_kwargs(fn, kwargs, group=group, name=name, given=given)

@@ -7,13 +7,13 @@ and loggers, redirected there), and `<run>/folds/mean/` holds the per-epoch mean
 folds: the book's averaged curve, which shows after how many epochs to stop.
 """
 
-import copy
 import logging
 import shutil
 import statistics
 
 from kerasrun import console
 from kerasrun.callbacks import build_callbacks
+from kerasrun.config import move_paths
 from kerasrun.errors import require
 from kerasrun.results import final_metrics, finished, read_history, write_json
 
@@ -129,18 +129,12 @@ def _fit_fold(
 def _callbacks(config, run_dir, fold_dir):
     """The run's callbacks and loggers, with every path under `run_dir` moved to `fold_dir`,
     the backup last (see train.py); and the fold's history.csv, or `None`."""
-
-    def move(value):
-        if isinstance(value, dict):
-            return {key: move(v) for key, v in value.items()}
-        if isinstance(value, str) and value.startswith(str(run_dir)):
-            return str(fold_dir) + value[len(str(run_dir)) :]
-        return value
-
     from kerasrun.checkpoints import BackupAndRestore
 
-    logger = move(copy.deepcopy(config["logger"] or {}))
-    callbacks = build_callbacks(move(copy.deepcopy(config["callbacks"])), group="callbacks")
+    logger = move_paths(config["logger"] or {}, run_dir, fold_dir)
+    callbacks = build_callbacks(
+        move_paths(config["callbacks"], run_dir, fold_dir), group="callbacks"
+    )
     callbacks += build_callbacks(logger, group="logger")
     backups = [c for c in callbacks if isinstance(c, BackupAndRestore)]
     callbacks = [c for c in callbacks if c not in backups] + backups

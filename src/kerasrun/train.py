@@ -21,7 +21,14 @@ from omegaconf.errors import OmegaConfBaseException
 
 from kerasrun import console, hparams, resume, runtime
 from kerasrun.callbacks import build_callbacks, continue_best, instantiate
-from kerasrun.config import FINE_TUNE_KEYS, conf_dir, plain, register_resolvers, validate
+from kerasrun.config import (
+    FINE_TUNE_KEYS,
+    conf_dir,
+    move_paths,
+    plain,
+    register_resolvers,
+    validate,
+)
 from kerasrun.data import build_data, check_batch_fits
 from kerasrun.errors import ConfigError, Diverged, Preempted
 from kerasrun.hydra_errors import one_line_errors
@@ -339,15 +346,7 @@ def _worker_config(config, run_dir):
     import tempfile
 
     own_dir = Path(tempfile.mkdtemp(prefix="kerasrun-worker-"))
-
-    def moved(node):
-        if isinstance(node, dict):
-            return {key: moved(value) for key, value in node.items()}
-        if isinstance(node, str) and node.startswith(str(run_dir)):
-            return str(own_dir) + node[len(str(run_dir)) :]
-        return node
-
-    return moved(config), own_dir
+    return move_paths(config, run_dir, own_dir), own_dir
 
 
 def _diverged_message(history, run_dir):
