@@ -17,6 +17,16 @@ def run_train(*overrides, cwd, timeout=600, env=None):
     )
 
 
+def one_error_line(result):
+    """The single `Error:` line of a failed `train` run (exit code 2, no traceback)."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, output[-3000:]
+    return errors[0]
+
+
 def only_run_dir(cwd):
     """The one run directory under `cwd/outputs/runs/`."""
     runs = sorted((Path(cwd) / "outputs" / "runs").iterdir())

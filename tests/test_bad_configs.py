@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from cli import run_train
+from cli import one_error_line, run_train
 
 HYDRA = "hydra"  # refused while Hydra composes the config
 TRAIN = "train"  # refused by train's own checks, before fitting
@@ -116,16 +116,6 @@ CASES = {
 }
 
 
-def error_line(result):
-    """The one `Error:` line of a refused command: exit code 2, no traceback."""
-    output = result.stdout + result.stderr
-    assert result.returncode == 2, output[-3000:]
-    assert "Traceback" not in output, output[-3000:]
-    errors = [line for line in output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, output[-3000:]
-    return errors[0]
-
-
 def run_dirs(cwd):
     """Every folder under outputs/runs/ and outputs/sweeps/ (none for a Hydra-stage error)."""
     roots = [cwd / "outputs" / "runs", cwd / "outputs" / "sweeps"]
@@ -136,7 +126,7 @@ def run_dirs(cwd):
 def test_a_bad_config_is_one_error_line_and_exit_code_2(tmp_path, case):
     overrides, stage, fragments = CASES[case]
     result = run_train(*overrides, cwd=tmp_path)
-    error = error_line(result)
+    error = one_error_line(result)
     for fragment in fragments:
         assert fragment in error, error
     assert "Received: " in error, error

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import pytest
 
-from cli import only_run_dir, read_metrics, run_train
+from cli import one_error_line, only_run_dir, read_metrics, run_train
 from kerasrun.data import build_data, raw_text
 from kerasrun.errors import ConfigError
 from test_raw_text import build as build_imdb_raw
@@ -47,16 +47,6 @@ def one_line(excinfo, *parts):
     for part in parts:
         assert part in message, message
     return message
-
-
-def one_error_line(result):
-    """The single `Error:` line of a failed `train` run (exit code 2, no traceback)."""
-    output = result.stdout + result.stderr
-    assert result.returncode == 2, output[-3000:]
-    assert "Traceback" not in output, output[-3000:]
-    errors = [line for line in output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, output[-3000:]
-    return errors[0]
 
 
 def series_text(rows=40, header=("Date Time", "T", "p"), sep=","):
