@@ -200,12 +200,15 @@ def test_sort_by_metric_both_ways_missing_last(tmp_path, three_runs):
 
 
 def test_since_durations_and_dates(tmp_path):
+    # Ages from this moment, not the module's NOW: a slow suite reaches this test long after
+    # the import, and "10 minutes ago" would then be more than 30 minutes ago.
+    now = datetime.now().replace(microsecond=0)
     for age in (timedelta(minutes=10), timedelta(hours=5), timedelta(days=3), timedelta(days=30)):
-        fake_run(tmp_path, NOW - age, metrics=finished(0.9))
+        fake_run(tmp_path, now - age, metrics=finished(0.9))
     assert len(rows("--since", "30m", cwd=tmp_path)) == 1
     assert len(rows("--since", "24h", cwd=tmp_path)) == 2
     assert len(rows("--since", "7d", cwd=tmp_path)) == 3
-    since = (NOW - timedelta(days=10)).date().isoformat()
+    since = (now - timedelta(days=10)).date().isoformat()
     assert len(rows("--since", since, cwd=tmp_path)) == 3
 
 
