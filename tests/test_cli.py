@@ -277,3 +277,12 @@ def test_offline_download_failure_says_where_to_put_the_file(tmp_path):
     (error,) = [line for line in output.splitlines() if line.startswith("Error:")]
     assert "cats_and_dogs_filtered.zip" in error and "data.root" in error
     assert "Traceback" not in output
+
+
+def test_no_callbacks_and_no_loggers_is_a_plain_fit(tmp_path):
+    # callbacks=[] / logger=[] drop the keys from Hydra's config: a run without any.
+    result = run_train("callbacks=[]", "logger=[]", "debug=default", cwd=tmp_path)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    run = only_run_dir(tmp_path)
+    assert read_metrics(run)["status"] == "finished" and (run / "model.keras").is_file()
+    assert not (run / "tensorboard").exists() and not (run / "checkpoints").exists()

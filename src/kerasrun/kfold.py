@@ -131,9 +131,9 @@ def _callbacks(config, run_dir, fold_dir):
     the backup last (see train.py); and the fold's history.csv, or `None`."""
     from kerasrun.checkpoints import BackupAndRestore
 
-    logger = move_paths(config["logger"] or {}, run_dir, fold_dir)
+    logger = move_paths(config.get("logger") or {}, run_dir, fold_dir)
     callbacks = build_callbacks(
-        move_paths(config["callbacks"], run_dir, fold_dir), group="callbacks"
+        move_paths(config.get("callbacks") or {}, run_dir, fold_dir), group="callbacks"
     )
     callbacks += build_callbacks(logger, group="logger")
     backups = [c for c in callbacks if isinstance(c, BackupAndRestore)]

@@ -210,13 +210,14 @@ def train(config, run_dir):
     # between repeats it (and its first log is pruned) rather than losing it.
     from kerasrun.checkpoints import BackupAndRestore, StopOnSignal, prune_logs, read_state
 
-    callbacks = build_callbacks(config["callbacks"], group="callbacks")
-    callbacks += build_callbacks(config["logger"], group="logger")
+    # callbacks=[] or logger=[] on the command line: Hydra drops the key.
+    callbacks = build_callbacks(config.get("callbacks"), group="callbacks")
+    callbacks += build_callbacks(config.get("logger"), group="logger")
     backup = next((c for c in callbacks if isinstance(c, BackupAndRestore)), None)
     callbacks = [c for c in callbacks if c is not backup] + ([backup] if backup else [])
     if backup and not rt.is_chief:  # every worker resumes from the chief's backup: one state
         backup.restore_dir = shared_run_dir / backup.backup_dir.relative_to(run_dir)
-    logger_cfg = config["logger"] or {}
+    logger_cfg = config.get("logger") or {}
     history_csv = logger_cfg.get("csv", {}).get("filename")
     tensorboard_dir = logger_cfg.get("tensorboard", {}).get("log_dir")
     # A resumed run (train resume=..., or a re-run sweep): the epochs after the backup run
