@@ -5,6 +5,7 @@ line per epoch through the `kerasrun` logger (so it lands in `<run>/train.log` t
 """
 
 import logging
+import os
 import time
 
 import keras
@@ -13,6 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from kerasrun.console import console, format_logs
 
 log = logging.getLogger("kerasrun")
+# The start-up a user waits through is logged once per process, at the first training step
+# (of the first fold, the first phase, the first job of a sweep): later fits start warm.
+_first_step = {"logged": False}
 
 
 class EpochProgress(keras.callbacks.Callback):
@@ -46,6 +50,11 @@ class EpochProgress(keras.callbacks.Callback):
             self._task = self._progress.add_task("train", total=self.steps, logs="")
 
     def on_train_batch_end(self, batch, logs=None):
+        if not _first_step["logged"]:
+            _first_step["logged"] = True
+            seconds = seconds_since_start()
+            if seconds is not None:
+                log.info(f"First step after {seconds:.1f} s")
         if self._progress is not None:
             shown = {k: v for k, v in (logs or {}).items() if k in ("loss", "accuracy", "mae")}
             self._progress.update(self._task, completed=batch + 1, logs=format_logs(shown))
@@ -64,3 +73,18 @@ class EpochProgress(keras.callbacks.Callback):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def seconds_since_start():
+    """Seconds since this process started (Linux `/proc`), or `None` where that is unknown.
+
+    From the process's start, not from an import: the start-up the user waits through
+    (Python, Hydra, TensorFlow, building the data and the model) is what it measures.
+    """
+    try:
+        with open("/proc/self/stat") as f:  # field 22, after the ")" of the command name
+            started = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/uptime") as f:
+            return float(f.read().split()[0]) - started
+    except (OSError, ValueError, IndexError):
+        return None
