@@ -132,3 +132,15 @@ def test_train_reports_the_time_to_its_first_step_once(tmp_path):
     log = (only_run_dir(tmp_path) / "train.log").read_text()
     assert log.count("First step after") == 1
     assert log.index("First step after") < log.index("Epoch 1/2")
+
+
+@pytest.mark.parametrize("size", [(150, 150), (64, 64)])
+def test_predict_reads_a_large_jpeg_exactly_as_training_did(tmp_path, size):
+    # predict and evaluate-on-files use rundir.load_images: it must take the same reduced
+    # decode as the training pipeline, or a model sees other pixels than it learned from.
+    from kerasrun.rundir import load_images
+
+    path = tmp_path / "photo.jpg"
+    photo_like(500, 375).save(path, quality=90)
+    (for_predict,) = load_images([path], (*size, 3))
+    np.testing.assert_array_equal(for_predict, decoded(path, size, True))

@@ -177,9 +177,10 @@ def image_files(inputs):
 def load_images(paths, input_shape):
     """Images as the run's training pipeline made them: float32 `(n, h, w, c)` in [0, 255].
 
-    Colour images take training's own route (`kerasrun.data.images`): TensorFlow's decoder,
-    or Pillow for the files TensorFlow decodes wrongly (a 16-bit PNG, a huge JPEG at reduced
-    size), then TensorFlow's bilinear resize rounded to uint8. Grayscale runs (digits, MNIST:
+    Colour images take training's own route (`kerasrun.data.images`): TensorFlow's decoder
+    (a JPEG at least twice the target size at 1/2, 1/4 or 1/8 scale, `jpeg_ratio`), or Pillow
+    for the files TensorFlow decodes wrongly (a 16-bit PNG, a huge JPEG at reduced size),
+    then TensorFlow's bilinear resize rounded to uint8. Grayscale runs (digits, MNIST:
     trained on arrays, not files) get the image converted to gray by Pillow. The model does
     the rest of its preprocessing itself.
 
@@ -202,9 +203,12 @@ def load_images(paths, input_shape):
                 image.seek(0)  # an animated GIF: its first frame, as training decodes it
                 array = np.asarray(image.convert("L"))[..., None]
         elif how == "tf":
-            array = tf.io.decode_image(
-                tf.io.read_file(str(path)), channels=3, expand_animations=False
-            )
+            contents = tf.io.read_file(str(path))
+            (ratio,) = pipeline.jpeg_ratios([path], (height, width))
+            if ratio > 1:  # a large JPEG: decoded at reduced size, as training did
+                array = tf.io.decode_jpeg(contents, channels=3, ratio=ratio)
+            else:
+                array = tf.io.decode_image(contents, channels=3, expand_animations=False)
         else:
             array = pipeline.decode_with_pillow(str(path), height, width)
         resized = tf.image.resize(array, (height, width))
