@@ -24,6 +24,25 @@ def test_help_lists_groups_without_importing_tensorflow(tmp_path):
     assert "tensorboard --logdir outputs" in out
 
 
+def test_fast_help_prints_exactly_hydras_help(tmp_path):
+    """`--help` reuses Hydra's config repository (hydra_help.py): the same text, faster."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.argv = ['train', '--help']\n"
+        "from kerasrun.train import main\n"
+        "try:\n    main.__wrapped__()\nexcept SystemExit:\n    pass\n"  # Hydra's own
+    )
+    hydras = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    ours, _ = help_output("train", "kerasrun.train", cwd=tmp_path)
+    assert hydras.returncode == 0, hydras.stderr[-2000:]
+    assert "model: " in hydras.stdout and "data: " in hydras.stdout
+    assert ours.replace("tensorflow imported: False\n", "") == hydras.stdout
+
+
 @pytest.mark.slow
 def test_default_run_writes_a_complete_run_directory(tmp_path):
     result = run_train(*FAST, cwd=tmp_path)

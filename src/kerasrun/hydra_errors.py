@@ -24,6 +24,8 @@ import re
 import sys
 from pathlib import Path
 
+from kerasrun.hydra_help import speed_up_help
+
 FULL_ERROR = "HYDRA_FULL_ERROR"
 # Command-line flags that change where the configs come from: the options on disk are then
 # not the whole story, so the check of group options before Hydra starts is left to Hydra.
@@ -45,6 +47,7 @@ def one_line_errors(main):
         task = getattr(main, "__wrapped__", None)  # what hydra.main calls with the config
         overrides = command_line_overrides(sys.argv[1:])
         os.environ[FULL_ERROR] = "1"
+        speed_up_help(sys.argv[1:])
         try:
             check_group_options(overrides, _primary_config(main, sys.argv[1:]))
             return main(*args, **kwargs)
