@@ -17,6 +17,7 @@ Usage (from the repository root):
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -35,9 +36,10 @@ OUT = REPO / "docs" / "performance.md"
 TRAIN = str(Path(sys.executable).with_name("train"))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 SECTIONS = ("pipeline", "training", "startup")
-# Training benchmark: the book's 150x150 convnet, batch 32, fixed steps; epoch 1 is warm-up
-# (tracing, filling the cache), the later epochs are measured.
-TRAIN_EPOCHS, TRAIN_STEPS, VALIDATION_STEPS, BATCH = 3, 25, 4, 32
+RESULTS = REPO / "docs" / "performance.json"  # rows per section, so `--only` keeps the others
+# Training benchmark: the book's 150x150 convnet, batch 32, an epoch of the book's size (one
+# pass over the 2,000 training images); epoch 1 is warm-up (tracing, filling the cache).
+TRAIN_EPOCHS, TRAIN_STEPS, VALIDATION_STEPS, BATCH = 3, 62, 4, 32
 
 
 def median(values):
@@ -55,26 +57,53 @@ def pass_rate(ds):
     return count / (time.perf_counter() - start)
 
 
-def pipeline_rates(root, size, rounds, later=2):
-    """`{variant: {"first": [...], "later": [...]}}` images/s, each variant rebuilt per round."""
+# The book's 5.2.5 augmentation (ImageDataGenerator's settings as kerasrun's data.augment).
+BOOK_AUGMENT = {
+    "rotation": 0.111,
+    "translation": 0.2,
+    "shear": 0.2,
+    "zoom": 0.2,
+    "flip": "horizontal",
+}
+
+
+def pipeline_rates(root, size, rounds, later=2, options=False):
+    """`{variant: {"first": [...], "later": [...]}}` images/s, each variant rebuilt per round.
+
+    `options` adds kerasrun's other settings: `cache=disk` (a new cache folder per round),
+    `cache=false` and the book's augmentation.
+    """
     import keras
     import tensorflow as tf
 
-    from kerasrun.data.images import class_folders, files_dataset, finish, list_class_folder
+    from kerasrun.data.images import (
+        build_augmenter,
+        class_folders,
+        files_dataset,
+        finish,
+        list_class_folder,
+    )
 
     paths, labels = list_class_folder(root, class_folders(root))
+    scratch = tempfile.TemporaryDirectory()
 
-    def ours(reduced):
+    def ours(reduced=True, **kwargs):
         ds = files_dataset(paths, labels, image_size=size, reduced_decode=reduced)
-        return finish(ds, batch_size=BATCH, training=True, size=len(paths))
+        return finish(ds, batch_size=BATCH, training=True, size=len(paths), name="train", **kwargs)
 
     variants = {
-        "kerasrun": lambda: ours(True),
+        "kerasrun": ours,
         "kerasrun, full-size decode": lambda: ours(False),
         "keras": lambda: keras.utils.image_dataset_from_directory(
             str(root), image_size=size, batch_size=BATCH, seed=0, verbose=False
         ).prefetch(tf.data.AUTOTUNE),
     }
+    if options:
+        variants["kerasrun, cache=disk"] = lambda: ours(cache=tempfile.mkdtemp(dir=scratch.name))
+        variants["kerasrun, cache=false"] = lambda: ours(cache=False)
+        variants["kerasrun, book augmentation"] = lambda: ours(
+            augmenter=build_augmenter(BOOK_AUGMENT, 0)
+        )
     rates = {name: {"first": [], "later": []} for name in variants}
     for _ in range(rounds):  # interleaved: a busy moment of the machine slows every variant
         for name, make in variants.items():
@@ -90,7 +119,7 @@ def pipeline_section(args):
         path.read_bytes()
     results = {}
     for size in ((150, 150), (64, 64)):
-        rates = pipeline_rates(root, size, args.rounds)
+        rates = pipeline_rates(root, size, args.rounds, options=size == (150, 150))
         results[size] = {n: {k: median(v) for k, v in r.items()} for n, r in rates.items()}
         print(size, results[size], flush=True)
     big, small = results[(150, 150)], results[(64, 64)]
@@ -126,6 +155,22 @@ def pipeline_section(args):
             f"{small['kerasrun, full-size decode']['first']:.0f} images/s "
             f"(`image_dataset_from_directory`: {small['keras']['first']:.0f})",
         ),
+    ] + [
+        (
+            f"Pipeline 150x150, `{variant.split(', ')[1]}`, {epochs} epoch"
+            f"{'s' if epochs == 'later' else ''} vs. "
+            "`image_dataset_from_directory`",
+            "(diagnostic)",
+            big[variant][epochs] / big["keras"][epochs],
+            0.0,
+            f"{big[variant][epochs]:.0f} vs. {big['keras'][epochs]:.0f} images/s",
+        )
+        for variant, epochs in (
+            ("kerasrun, cache=disk", "first"),
+            ("kerasrun, cache=disk", "later"),
+            ("kerasrun, cache=false", "later"),
+            ("kerasrun, book augmentation", "later"),
+        )
     ]
 
 
@@ -210,23 +255,21 @@ def plain_epoch_seconds(root):
 
 def training_section(args):
     images = TRAIN_STEPS * BATCH
-    sides = {
-        "train": train_epoch_seconds,
-        "plain": plain_epoch_seconds,
+    sides = {"train": train_epoch_seconds, "plain": plain_epoch_seconds}
+    if args.diagnose:
         # To tell the share of the epoch-end savers (checkpoint, backup, TensorBoard) in any
-        # gap from the rest of `train` (`callbacks=[]` is refused: train.py needs the key).
-        "bare": lambda root: train_epoch_seconds(
+        # gap from the rest of `train`.
+        sides["bare"] = lambda root: train_epoch_seconds(
             root, "callbacks=[terminate_on_nan]", "logger=[csv]"
-        ),
-    }
+        )
     rates = {name: [] for name in sides}
     for _ in range(args.rounds):  # alternated: train, plain, bare, train, plain, bare, ...
         for name, measure in sides.items():
             seconds = measure(args.root)
             rates[name] += [images / s for s in seconds[1:]]  # epoch 1 is warm-up
             print(name, [f"{s:.2f}" for s in seconds], flush=True)
-    ours, plain, bare = (median(rates[name]) for name in sides)
-    return [
+    ours, plain = median(rates["train"]), median(rates["plain"])
+    rows = [
         (
             f"Training overhead: `train` vs. plain `model.fit` (small_convnet, 150x150, batch "
             f"{BATCH}, {TRAIN_STEPS} steps + {VALIDATION_STEPS} validation steps per epoch)",
@@ -239,18 +282,23 @@ def training_section(args):
             + "; plain "
             + ", ".join(f"{r:.1f}" for r in rates["plain"])
             + ")",
-        ),
-        (
-            "Training: `train callbacks=[terminate_on_nan] logger=[csv]` vs. plain "
-            "`model.fit` (without the checkpoint, backup and TensorBoard of the row above)",
-            "(diagnostic)",
-            bare / plain,
-            0.0,
-            f"{bare:.1f} vs. {plain:.1f} images/s ("
-            + ", ".join(f"{r:.1f}" for r in rates["bare"])
-            + ")",
-        ),
+        )
     ]
+    if args.diagnose:
+        bare = median(rates["bare"])
+        rows.append(
+            (
+                "Training: `train callbacks=[terminate_on_nan] logger=[csv]` vs. plain "
+                "`model.fit` (without the checkpoint, backup and TensorBoard of the row above)",
+                "(diagnostic)",
+                bare / plain,
+                0.0,
+                f"{bare:.1f} vs. {plain:.1f} images/s ("
+                + ", ".join(f"{r:.1f}" for r in rates["bare"])
+                + ")",
+            )
+        )
+    return rows
 
 
 # ---------------------------------------------------------------- 3. start-up
@@ -324,23 +372,31 @@ def verdict(value, threshold, target):
     return "pass" if value >= threshold else "fail"
 
 
-def write_page(rows, args, load_before, load_after, seconds):
+def write_page(sections, args):
+    """Stores `sections` ({name: {"rows", "date", "load", "minutes", "command"}}) in
+    docs/performance.json over the sections measured before, and renders docs/performance.md
+    from all of them."""
     import keras
     import tensorflow as tf
 
+    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    stored.update(sections)
+    stored = {name: stored[name] for name in SECTIONS if name in stored}
+    RESULTS.write_text(json.dumps(stored, indent=1, ensure_ascii=False) + "\n")
     table = ["| measurement | target | measured | result | details |", "|---|---|---:|---|---|"]
-    for name, target, value, threshold, details in rows:
-        unit = " s" if name.startswith("Start-up") else "×"
-        table.append(
-            f"| {name} | {target} | {value:.2f}{unit} | "
-            f"{verdict(value, threshold, target)} | {details} |"
-        )
+    for section in stored.values():
+        for name, target, value, threshold, details in section["rows"]:
+            unit = " s" if name.startswith("Start-up") else "×"
+            table.append(
+                f"| {name} | {target} | {value:.2f}{unit} | "
+                f"{verdict(value, threshold, target)} | {details} |"
+            )
     print("\n".join(table))
-    command = ".venv/bin/python scripts/benchmark.py"
-    if args.rounds != 3:
-        command += f" --rounds {args.rounds}"
-    if args.root != DEFAULT_ROOT:
-        command += f" --root {args.root}"
+    when = "\n".join(
+        f"- {name}: measured {s['date']} in {s['minutes']:.0f} minutes, load average "
+        f"{s['load']} (`{s['command']}`)"
+        for name, s in stored.items()
+    )
     OUT.write_text(
         TEMPLATE.format(
             table="\n".join(table),
@@ -348,18 +404,21 @@ def write_page(rows, args, load_before, load_after, seconds):
             software=f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
             f"{platform.system()} {platform.release()}",
             gpu="none" if not tf.config.list_physical_devices("GPU") else "present",
-            load=", ".join(f"{a:.2f}" for a in load_before)
-            + " before; "
-            + ", ".join(f"{a:.2f}" for a in load_after)
-            + " after",
-            date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            minutes=seconds / 60,
+            when=when,
             rounds=args.rounds,
             root=args.root,
-            command=command,
         )
     )
-    print(f"Wrote {OUT}")
+    print(f"Wrote {OUT} and {RESULTS}")
+
+
+def command_line(args, name):
+    command = f".venv/bin/python scripts/benchmark.py --only {name}"
+    if args.rounds != 3:
+        command += f" --rounds {args.rounds}"
+    if args.root != DEFAULT_ROOT:
+        command += f" --root {args.root}"
+    return command + (" --diagnose" if args.diagnose and name == "training" else "")
 
 
 TEMPLATE = """\
@@ -367,7 +426,7 @@ TEMPLATE = """\
 
 Issue 7's speed targets, measured by `scripts/benchmark.py` on one machine in one run.
 The image pipeline itself (its stages, the cache, augmentation costs) is described in
-[pipeline.md](pipeline.md), whose table `scripts/benchmark_pipeline.py` writes.
+[pipeline.md](pipeline.md).
 
 {table}
 
@@ -406,15 +465,12 @@ How each row is measured:
 
 - Machine: {machine}; GPU: {gpu}
 - Software: {software}
-- Measured {date} in {minutes:.0f} minutes. 1-, 5-, 15-minute load averages
-  ({load}): the machine is shared with other jobs, so compare the two sides of a row
-  (measured alternately, under the same load) rather than absolute numbers.
+- When, by section (1-, 5-, 15-minute load averages before and after; the machine is shared
+  with other jobs, so compare the two sides of a row, measured alternately under the same
+  load, rather than absolute numbers), and the command that measures it again from the
+  repository root (without `--only`, all three sections):
 
-Reproduce (from the repository root):
-
-```
-{command}
-```
+{when}
 """
 
 
@@ -423,16 +479,28 @@ def main():
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--rounds", type=int, default=3, help="runs of each side (>= 3)")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument(
+        "--diagnose", action="store_true", help="training: also time train without its savers"
+    )
     parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plain:
         return plain_keras(args.root)
     args.rounds = max(args.rounds, 3)
-    load_before, start = os.getloadavg(), time.perf_counter()
-    rows = []
+    sections = {}
     for name in args.only.split(","):
-        rows += globals()[f"{name}_section"](args)
-    write_page(rows, args, load_before, os.getloadavg(), time.perf_counter() - start)
+        load_before, start = os.getloadavg(), time.perf_counter()
+        rows = globals()[f"{name}_section"](args)
+        sections[name] = {
+            "rows": rows,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "minutes": (time.perf_counter() - start) / 60,
+            "load": " / ".join(
+                ", ".join(f"{a:.2f}" for a in load) for load in (load_before, os.getloadavg())
+            ),
+            "command": command_line(args, name),
+        }
+    write_page(sections, args)
 
 
 if __name__ == "__main__":

@@ -212,3 +212,6 @@ def validate(config):
     positive("optimizer.learning_rate", config["optimizer"].get("learning_rate"))
     if "batch_size" in config["data"]:
         positive("data.batch_size", config["data"]["batch_size"], int)
+    from kerasrun.data import resolve_cache
+
+    resolve_cache(config["data"])  # data.cache: true, false or disk

@@ -72,9 +72,9 @@ class Run:
         Raises:
             ConfigError: a path of the data config does not exist here (see `check_paths`).
         """
-        from kerasrun.data import build_data
+        from kerasrun.data import build_data, resolve_cache
 
-        data_cfg = self.check_paths(**overrides)
+        data_cfg = resolve_cache(self.check_paths(**overrides))
         name = data_cfg.pop("name")
         return build_data(name, seed=self.config.get("seed", 0), **data_cfg)
 

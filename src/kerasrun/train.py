@@ -29,7 +29,7 @@ from kerasrun.config import (
     register_resolvers,
     validate,
 )
-from kerasrun.data import build_data, check_batch_fits
+from kerasrun.data import build_data, check_batch_fits, resolve_cache
 from kerasrun.errors import ConfigError, Diverged, Preempted
 from kerasrun.hydra_errors import one_line_errors
 from kerasrun.kfold import cross_validate
@@ -157,6 +157,7 @@ def train(config, run_dir):
         config, run_dir = _worker_config(config, run_dir)
 
     # 2. Data: tf.data pipelines for train / validation / test.
+    data_cfg = resolve_cache(data_cfg, run_dir)  # data.cache=disk: files under the run
     data = build_data(data_cfg.pop("name"), seed=config["seed"], **data_cfg)
     check_batch_fits(data, data_cfg.get("batch_size"), name=config["data"]["name"])
     task = Task(data.task, max(data.num_classes, 1), loss_name=trainer["loss"])
@@ -332,6 +333,8 @@ def train(config, run_dir):
         hparams.write_final_metrics(tensorboard_dir, metrics, step=metrics["epochs"])
     if backup:  # the run is over: nothing to resume
         shutil.rmtree(backup.backup_dir, ignore_errors=True)
+    if isinstance(data_cfg.get("cache"), str):  # data.cache=disk: nothing will read it again
+        shutil.rmtree(data_cfg["cache"], ignore_errors=True)
     if diverged:
         raise Diverged(metrics["error"])
     if not rt.is_chief:

@@ -36,6 +36,35 @@ def build_data(name, **kwargs):
     return call_builder(lookup(DATASETS, name, group="data"), kwargs, group="data", name=name)
 
 
+CACHE_OPTIONS = (True, False, "disk")
+
+
+def resolve_cache(data_cfg, run_dir=None):
+    """`data_cfg` with `cache` as a builder takes it: `true` (memory) and `false` unchanged,
+    `disk` = a folder under the run, `run_dir / "cache"` (or memory without a `run_dir`:
+    `evaluate` and `predict` read the data once).
+
+    Image folders larger than memory: `data.cache=disk` keeps the decoded, resized uint8
+    images in files instead, written during the first epoch and read by the later ones (and
+    by a resumed run). `train` deletes them when the run ends.
+
+    Raises:
+        ConfigError: another value.
+    """
+    if "cache" not in data_cfg:
+        return data_cfg
+    cache = data_cfg["cache"]
+    require(
+        any(cache is option or cache == option for option in CACHE_OPTIONS),
+        "data.cache must be true (decoded images kept in memory), false (decoded every "
+        f"epoch) or disk (kept in files under the run directory). Received: "
+        f"data.cache={cache!r}. Use one of them.",
+    )
+    if cache == "disk":
+        cache = str(run_dir / "cache") if run_dir is not None else True
+    return {**data_cfg, "cache": cache}
+
+
 def check_batch_fits(bundle, batch_size, *, name):
     """Refuses a `batch_size` larger than the training set: not one full batch per epoch.
 
@@ -59,4 +88,4 @@ def _smaller_batch(train):
     return min(32, 1 << (max(train, 1).bit_length() - 1))
 
 
-__all__ = ["DATASETS", "DataBundle", "build_data", "check_batch_fits"]
+__all__ = ["DATASETS", "DataBundle", "build_data", "check_batch_fits", "resolve_cache"]

@@ -245,13 +245,14 @@ def bundle_from_arrays(
         ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y, "int32").reshape(-1)))
         if resized:
             ds = ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
-        # Arrays are in memory already: caching them unresized would only copy them.
+        # Arrays are in memory already: caching them unresized would only copy them, and
+        # resized ones are no larger than memory can hold (data.cache=disk: in memory too).
         return images.finish(
             ds,
             batch_size=batch_size,
             training=training,
             augmenter=augmenter,
-            cache=cache and resized,
+            cache=bool(cache) and resized,
             seed=seed,
             size=len(x),
         )

@@ -560,7 +560,9 @@ def files_dataset(
     )
 
 
-def finish(ds, *, batch_size, training=False, augmenter=None, cache=True, seed=0, size=None):
+def finish(
+    ds, *, batch_size, training=False, augmenter=None, cache=True, seed=0, size=None, name=None
+):
     """cache → shuffle → batch → float32 → augment → prefetch, for files and arrays alike.
 
     Args:
@@ -568,13 +570,17 @@ def finish(ds, *, batch_size, training=False, augmenter=None, cache=True, seed=0
         batch_size: examples per batch.
         training: shuffle (reshuffled each epoch) and augment; off for validation and test.
         augmenter: a layer from `build_augmenter()`, or `None`.
-        cache: keep the decoded uint8 images in memory after the first epoch.
+        cache: keep the decoded uint8 images in memory after the first epoch (`True`), or
+            in files in this directory (a path: `data.cache=disk`, see `disk_cache`).
         seed: the shuffle seed.
         size: number of examples; the shuffle buffer holds them all (a full shuffle).
+        name: the split (`train`, ...): its cache files' name in a disk cache.
     """
     import tensorflow as tf
 
-    if cache:
+    if isinstance(cache, (str, os.PathLike)):
+        ds = ds.cache(disk_cache(cache, name or "data"))
+    elif cache:
         ds = ds.cache()
     if training:
         ds = ds.shuffle(size or 10_000, seed=seed, reshuffle_each_iteration=True)
@@ -593,6 +599,24 @@ def finish(ds, *, batch_size, training=False, augmenter=None, cache=True, seed=0
         # parallel calls would draw in a different order every run (not reproducible).
         ds = ds.map(augment)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def disk_cache(directory, name):
+    """The file prefix of split `name`'s tf.data cache in `directory`, made usable.
+
+    tf.data writes `<prefix>.data-*` and a `<prefix>_*.lockfile` while the first pass runs,
+    and `<prefix>.index` when the pass is complete; later passes (and a resumed run) read the
+    files. A run killed during the first pass leaves a lockfile and partial data, on which
+    tf.data would fail ("a concurrently running iterator"): those are removed here, so the
+    pass writes them again. A complete cache (with its index) is kept.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    prefix = directory / name
+    if not prefix.with_name(f"{name}.index").exists():
+        for stale in directory.glob(f"{name}[._]*"):
+            stale.unlink()
+    return str(prefix)
 
 
 def bundle_from_files(
@@ -655,6 +679,7 @@ def bundle_from_files(
             cache=cache,
             seed=seed,
             size=len(paths),
+            name=name,
         )
     return DataBundle(
         train_dataset=datasets["train"],
