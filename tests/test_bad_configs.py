@@ -45,6 +45,21 @@ CASES = {
         TRAIN,
         ["data.batch_size", "1257 with data=digits", "data.batch_size=5000"],
     ),
+    "global batch larger than the training set": (
+        ["trainer.strategy=mirrored", "trainer.cpu_replicas=2", "data.batch_size=700"],
+        TRAIN,
+        ["data.batch_size × replicas", "1257 with data=digits", "700 × 2 replicas = 1400"],
+    ),
+    "cpu_replicas of 0": (
+        ["trainer.cpu_replicas=0"],
+        TRAIN,
+        ["trainer.cpu_replicas must be a positive integer", "trainer.cpu_replicas=0"],
+    ),
+    "scale_learning_rate typo": (
+        ["trainer.scale_learning_rate=linaer"],
+        TRAIN,
+        ["trainer.scale_learning_rate must be false or linear", "'linaer'"],
+    ),
     "validation split out of range": (
         ["data.validation_split=1.5"],
         TRAIN,

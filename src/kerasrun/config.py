@@ -198,6 +198,9 @@ def validate(config):
         for name, node in (config.get(group) or {}).items():
             check_target((node or {}).get("_target_"), key=f"{group}.{name}")
     trainer = config["trainer"]
+    from kerasrun.runtime import check_trainer
+
+    check_trainer(trainer)  # precision, jit_compile, strategy, cpu_replicas, scale_learning_rate
     at_least(
         "trainer.epochs",
         trainer.get("epochs"),

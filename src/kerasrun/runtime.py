@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "one_device", "multi_worker")
-LEARNING_RATE_SCALING = (False, "linear")
 
 
 @dataclass
@@ -134,6 +133,39 @@ def is_chief(strategy):
     return task_type == "worker" and task_id == 0 and "chief" not in cluster
 
 
+def check_trainer(trainer):
+    """Checks the `trainer` keys this module resolves, without TensorFlow (`train` calls it
+    before anything starts; keys missing from an older run's config are not checked).
+
+    Raises:
+        ConfigError: a value outside the allowed ones, named with its key.
+    """
+    get = trainer.get
+    _check("trainer.precision", get("precision", "auto"), PRECISIONS)
+    _check("trainer.strategy", get("strategy", "auto"), STRATEGIES)
+    cpu_replicas = get("cpu_replicas")
+    if cpu_replicas is not None and (
+        not isinstance(cpu_replicas, int) or isinstance(cpu_replicas, bool) or cpu_replicas < 1
+    ):
+        raise ConfigError(
+            "trainer.cpu_replicas must be a positive integer or null. "
+            f"Received: trainer.cpu_replicas={cpu_replicas!r}. Use e.g. trainer.cpu_replicas=2."
+        )
+    jit_compile = get("jit_compile", "auto")
+    if jit_compile not in ("auto", True, False):
+        raise ConfigError(
+            "trainer.jit_compile must be auto, true or false. "
+            f"Received: trainer.jit_compile={jit_compile!r}."
+        )
+    scale_learning_rate = get("scale_learning_rate", False)
+    if scale_learning_rate is not False and scale_learning_rate != "linear":
+        raise ConfigError(
+            "trainer.scale_learning_rate must be false or linear. "
+            f"Received: trainer.scale_learning_rate={scale_learning_rate!r}. Use "
+            "trainer.scale_learning_rate=linear to multiply the learning rate by the replicas."
+        )
+
+
 def resolve(precision="auto", jit_compile="auto", strategy="auto", cpu_replicas=None):
     """Resolves the `trainer` settings for this machine and applies them to Keras.
 
@@ -151,20 +183,14 @@ def resolve(precision="auto", jit_compile="auto", strategy="auto", cpu_replicas=
     import keras
     import tensorflow as tf
 
-    _check("trainer.precision", precision, PRECISIONS)
-    _check("trainer.strategy", strategy, STRATEGIES)
-    if cpu_replicas is not None and (
-        not isinstance(cpu_replicas, int) or isinstance(cpu_replicas, bool) or cpu_replicas < 1
-    ):
-        raise ConfigError(
-            "trainer.cpu_replicas must be a positive integer or null. "
-            f"Received: trainer.cpu_replicas={cpu_replicas!r}. Use e.g. trainer.cpu_replicas=2."
-        )
-    if jit_compile not in ("auto", True, False):
-        raise ConfigError(
-            "trainer.jit_compile must be auto, true or false. "
-            f"Received: trainer.jit_compile={jit_compile!r}."
-        )
+    check_trainer(
+        {
+            "precision": precision,
+            "jit_compile": jit_compile,
+            "strategy": strategy,
+            "cpu_replicas": cpu_replicas,
+        }
+    )
 
     # Memory growth must be set before TensorFlow touches the GPU; after that it raises.
     gpus = tf.config.list_physical_devices("GPU")
@@ -220,12 +246,7 @@ def scale_batch_and_learning_rate(rt, batch_size, scale_learning_rate):
     Returns:
         The global batch (what the dataset is batched by), or `None` without a batch size.
     """
-    if scale_learning_rate not in LEARNING_RATE_SCALING:
-        raise ConfigError(
-            "trainer.scale_learning_rate must be false or linear. "
-            f"Received: trainer.scale_learning_rate={scale_learning_rate!r}. Use "
-            "trainer.scale_learning_rate=linear to multiply the learning rate by the replicas."
-        )
+    check_trainer({"scale_learning_rate": scale_learning_rate})
     rt.learning_rate_scale = float(rt.num_replicas if scale_learning_rate == "linear" else 1)
     if batch_size is None:
         return None

@@ -159,7 +159,9 @@ def train(config, run_dir):
     # 2. Data: tf.data pipelines for train / validation / test.
     data_cfg = resolve_cache(data_cfg, run_dir)  # data.cache=disk: files under the run
     data = build_data(data_cfg.pop("name"), seed=config["seed"], **data_cfg)
-    check_batch_fits(data, data_cfg.get("batch_size"), name=config["data"]["name"])
+    check_batch_fits(
+        data, data_cfg.get("batch_size"), name=config["data"]["name"], replicas=rt.num_replicas
+    )
     task = Task(data.task, max(data.num_classes, 1), loss_name=trainer["loss"])
     log.info(console.describe_data(data))
     if data.bad_files:  # skipped, not fatal: a photo collection always has a few

@@ -65,21 +65,25 @@ def resolve_cache(data_cfg, run_dir=None):
     return {**data_cfg, "cache": cache}
 
 
-def check_batch_fits(bundle, batch_size, *, name):
-    """Refuses a `batch_size` larger than the training set: not one full batch per epoch.
+def check_batch_fits(bundle, batch_size, *, name, replicas=1):
+    """Refuses a batch larger than the training set: not one full batch per epoch.
 
     Only the built data knows its size (a folder's files, `train_samples`, the splits), so
     `train` calls this after the builder (not `evaluate`: it only reads the data); datasets
-    without a `batch_size` are not checked.
+    without a `batch_size` are not checked. `batch_size` is the global batch, `replicas` ×
+    `data.batch_size` (one replica's batch), as the dataset is batched.
     """
     train = bundle.sizes.get("train")
     if not all(isinstance(n, Integral) for n in (batch_size, train)):
         return  # no batch_size (or an unknown size): nothing to compare
+    per_replica = batch_size // max(replicas, 1)
+    global_batch = f" × {replicas} replicas = {batch_size}" if replicas > 1 else ""
     require(
         batch_size <= train,
-        f"data.batch_size must be at most the number of training examples ({train} with "
-        f"data={name}). Received: data.batch_size={batch_size}. Lower it "
-        f"(e.g. data.batch_size={_smaller_batch(train)}) or train on more data.",
+        f"data.batch_size{' × replicas' if replicas > 1 else ''} must be at most the number of "
+        f"training examples ({train} with data={name}). Received: data.batch_size="
+        f"{per_replica}{global_batch}. Lower it (e.g. data.batch_size="
+        f"{_smaller_batch(train // max(replicas, 1))}) or train on more data.",
     )
 
 
