@@ -111,6 +111,11 @@ def test_multi_worker_two_processes_match_one_process(tmp_path):
     assert "2 workers, this is worker 0 (chief, writes the run)" in console(tmp_path, 0)
     assert "this is worker 1 (writes to a temporary directory)" in console(tmp_path, 1)
     assert f"the chief wrote the run to {run_dir}" in console(tmp_path, 1)
+    # One log per process in the shared run directory, not two interleaved in one file.
+    chief_log, worker_log = run_dir / "train.log", run_dir / "train.worker-1.log"
+    assert "this is worker 0 (chief" in chief_log.read_text()
+    assert "this is worker 1" not in chief_log.read_text()
+    assert "this is worker 1 (writes to a temporary directory)" in worker_log.read_text()
     for name in ("metrics.json", "model.keras", "tensorboard", "history.csv", "config.yaml"):
         assert (run_dir / name).exists(), name
     assert not (run_dir / "backup").exists()  # the run finished: nothing to resume

@@ -114,8 +114,9 @@ def unique_dir(path):
 
 
 def register_resolvers():
-    """Registers `${kerasrun_unique:...}`, `${kerasrun_run_dir:...}` and
-    `${kerasrun_output_subdir:...}` (conf/hydra/), and `${kerasrun_direction:...}`."""
+    """Registers `${kerasrun_unique:...}`, `${kerasrun_run_dir:...}`,
+    `${kerasrun_output_subdir:...}` and `${kerasrun_log_file:...}` (conf/hydra/), and
+    `${kerasrun_direction:...}`."""
     from omegaconf import OmegaConf
 
     from kerasrun import resume
@@ -126,6 +127,19 @@ def register_resolvers():
     OmegaConf.register_new_resolver("kerasrun_direction", direction, replace=True)
     OmegaConf.register_new_resolver("kerasrun_run_dir", _run_dir, replace=True, use_cache=True)
     OmegaConf.register_new_resolver("kerasrun_output_subdir", resume.output_subdir, replace=True)
+    OmegaConf.register_new_resolver("kerasrun_log_file", log_file, replace=True)
+
+
+def log_file(strategy):
+    """The job log's name: `train.log`, or `train.<task>-<index>.log` for a `multi_worker`
+    process that is not the chief (every worker sees the same run directory on a shared
+    file system, and lines of several processes in one file would interleave)."""
+    from kerasrun.runtime import cluster_task, is_chief
+
+    if is_chief(strategy):
+        return "train.log"
+    task_type, task_id, _ = cluster_task(strategy)
+    return f"train.{task_type}-{task_id}.log"
 
 
 def _run_dir(resume, new_dir):
