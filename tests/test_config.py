@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from kerasrun.callbacks import ALLOWED_PREFIXES
 from kerasrun.config import conf_dir, register_resolvers
 from kerasrun.data import DATASETS
+from kerasrun.errors import ConfigError
 from kerasrun.models import MODELS
 
 CONF = conf_dir()
@@ -59,11 +60,28 @@ def test_every_target_is_on_the_allowlist():
     # those, from kerasrun's own modules, never from a run's saved config.
     hydra_own = ("kerasrun.sweeps.", "hydra_plugins.kerasrun_launcher.")
     for path in CONF.rglob("*.yaml"):
-        allowed = ALLOWED_PREFIXES + (hydra_own if "hydra" in path.parts else ())
+        group = path.relative_to(CONF).parts[0]
+        allowed = ALLOWED_PREFIXES.get(group, ALLOWED_PREFIXES["callbacks"])
+        allowed += hydra_own if group == "hydra" else ()
         for line in path.read_text().splitlines():
             if line.strip().startswith("_target_:"):
                 target = line.split(":", 1)[1].strip()
                 assert target.startswith(allowed), f"{path}: {target}"
+
+
+def test_a_target_is_allowed_only_where_it_belongs():
+    from kerasrun.callbacks import check_target
+
+    check_target("keras.optimizers.Adam", key="optimizer")
+    check_target("kerasrun.checkpoints.ModelCheckpoint", key="callbacks.model_checkpoint")
+    for target, key in (
+        ("kerasrun.checkpoints.ModelCheckpoint", "optimizer"),  # Keras's compile would choke
+        ("keras.callbacks.EarlyStopping", "optimizer"),
+        ("keras.optimizers.Adam", "callbacks.early_stopping"),
+        ("os.system", "logger.tensorboard"),
+    ):
+        with pytest.raises(ConfigError, match=f"{key}._target_ must name a class in"):
+            check_target(target, key=key)
 
 
 def test_default_is_the_offline_digits_run(compose_train):

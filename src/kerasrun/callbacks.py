@@ -1,25 +1,28 @@
 """Builds Keras objects from `_target_` config nodes, refusing anything outside an allowlist.
 
 A run directory can be shared, and its config re-used: a `_target_` must never be a way
-to import and call arbitrary code. Only stable public Keras classes are allowed, and
-kerasrun's own `kerasrun.checkpoints`' ModelCheckpoint and BackupAndRestore (Keras's, made atomic).
+to import and call arbitrary code. Only stable public Keras classes are allowed, each where
+it belongs (an optimizer under `optimizer`, a callback under `callbacks` or `logger`), and
+two classes of kerasrun's own: `kerasrun.checkpoints.ModelCheckpoint` and `BackupAndRestore`,
+Keras's callbacks made atomic.
 """
 
 from kerasrun.errors import ConfigError
 
-ALLOWED_PREFIXES = ("keras.optimizers.", "keras.callbacks.", "kerasrun.checkpoints.")
+ALLOWED_PREFIXES = {  # the config key's first part -> the modules its targets may come from
+    "optimizer": ("keras.optimizers.",),
+    "callbacks": ("keras.callbacks.", "kerasrun.checkpoints."),
+    "logger": ("keras.callbacks.", "kerasrun.checkpoints."),
+}
 
 
 def check_target(target, *, key):
-    """Raises a `ConfigError` unless `target` names a class in `ALLOWED_PREFIXES`."""
-    if (
-        not isinstance(target, str)
-        or not target.startswith(ALLOWED_PREFIXES)
-        or target.count(".") != 2
-    ):
+    """Raises a `ConfigError` unless `target` names a class allowed at config `key`."""
+    allowed = ALLOWED_PREFIXES.get(key.split(".")[0], ())
+    if not isinstance(target, str) or not target.startswith(allowed) or target.count(".") != 2:
         raise ConfigError(
             f"{key}._target_ must name a class in "
-            f"{' or '.join(p + '*' for p in ALLOWED_PREFIXES)}. "
+            f"{' or '.join(p + '*' for p in allowed)}. "
             f"Received: {key}._target_={target!r}."
         )
 
