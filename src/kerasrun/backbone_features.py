@@ -74,7 +74,7 @@ def feature_extractor(key, weights, names, option):
     spec = BACKBONES[key]
     log.info(f"Loading {key} ({_describe(weights)})")
     base = _build_conv_base(spec, weights, (None, None, 3), key="weights")
-    available = [layer.name for layer in base.layers]
+    available = [layer.name for layer in base.layers if type(layer).__name__ != "InputLayer"]
     unknown = [n for n in names if n not in available]
     verb = "is not one" if len(unknown) == 1 else "are not"
     require(
@@ -95,19 +95,22 @@ def _describe(weights):
 
 def output_folder(output, kind):
     """`output`, or a new `outputs/visualize/<date>_<time>_<kind>/` (never an existing one)."""
-    from kerasrun.config import unique_dir
-
     if output:
         return Path(os.path.expanduser(str(output)))
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    path = Path(unique_dir(str(OUTPUT_ROOT / f"{stamp}_{kind}")))
-    try:  # now: a second call in the same second must see it taken
-        path.mkdir(parents=True)
-    except OSError as e:
-        raise ConfigError(
-            f"Cannot create {path} ({type(e).__name__}: {e}). Set output=<a writable folder>."
-        ) from None
-    return path
+    base = OUTPUT_ROOT / f"{stamp}_{kind}"
+    path, n = base, 1
+    while True:  # created here, atomically: a second call in the same second gets `_2`
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}_{n}")
+        except OSError as e:
+            raise ConfigError(
+                f"Cannot create {path} ({type(e).__name__}: {e}). Set output=<a writable folder>."
+            ) from None
 
 
 def image_size(path, height=None):

@@ -204,33 +204,44 @@ def check_frames(kind, config):
 
 
 def generate(kind, config):
-    """DeepDream or style transfer: checks their options, runs them, writes TensorBoard."""
+    """DeepDream or style transfer: checks their options, runs them, writes TensorBoard.
+
+    Returns:
+        `(out_dir, losses)`: where the PNGs and tensorboard/ are, and the loss at each step.
+    """
     options = check_backbone_options(kind, config)
     from kerasrun import backbone_features, runtime
 
     out_dir = backbone_features.output_folder(config["output"], kind)
-    log.info(f"Output:       {out_dir}")
     runtime.import_tensorflow_quietly()
-    if kind == "deepdream":
-        from kerasrun.dream import deepdream
+    try:
+        if kind == "deepdream":
+            from kerasrun.dream import deepdream
 
-        images, losses = deepdream(options.pop("image"), out_dir, **options)
-        losses = [loss for octave in losses for loss in octave]
-    else:
-        from kerasrun.style import style_transfer
+            images, losses = deepdream(options.pop("image"), out_dir, **options)
+            losses = [loss for octave in losses for loss in octave]
+        else:
+            from kerasrun.style import style_transfer
 
-        images, losses = style_transfer(options.pop("image"), out_dir, **options)
+            images, losses = style_transfer(options.pop("image"), out_dir, **options)
+    except ConfigError:  # e.g. offline ImageNet weights: leave no empty folder behind
+        if not config["output"] and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
     tensorboard_dir = out_dir / "tensorboard"
     write_tensorboard_images(tensorboard_dir, images)
     backbone_features.write_scalars(tensorboard_dir, f"{kind}/loss", losses)
+    log.info(f"Results:      {out_dir}")
     log.info(f"TensorBoard:  tensorboard --logdir {tensorboard_dir}  (tabs Images, Scalars)")
+    return out_dir, losses
 
 
 def check_backbone_options(kind, config):
     """The keyword arguments of `deepdream` or `style_transfer`, checked before TensorFlow."""
     from kerasrun import backbone_features, dream, style
 
-    for key in ("layer", "class_index", "frames"):
+    check_frames(kind, config)
+    for key in ("layer", "class_index"):
         require(
             config[key] is None,
             f"{key} is for the kinds that look at a run; kind={kind} takes a backbone. "
