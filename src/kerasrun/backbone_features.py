@@ -9,6 +9,7 @@ a local weights file, or null (random weights: for tests; the pictures are then 
 
 import logging
 import os
+import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -72,8 +73,31 @@ def feature_extractor(key, weights, names, option):
     from kerasrun.visualize import _name_list
 
     spec = BACKBONES[key]
-    log.info(f"Loading {key} ({_describe(weights)})")
-    base = _build_conv_base(spec, weights, (None, None, 3), key="weights")
+    if weights is None:
+        log.warning(
+            f"{key} with random weights (weights=null): for tests, the pictures mean nothing."
+        )
+    else:
+        log.info(f"Loading {key} ({'ImageNet weights' if weights == 'imagenet' else weights})")
+    try:
+        # A file of another model makes Keras warn about each part before it fails: show
+        # the warnings (once each) only when the weights did load.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            base = _build_conv_base(spec, weights, (None, None, 3), key="weights")
+        for message in dict.fromkeys(str(w.message).splitlines()[0] for w in caught):
+            log.warning(message)
+    except ConfigError:
+        raise
+    except Exception as e:
+        if weights in ("imagenet", None):
+            raise
+        message = str(e).splitlines()[0] if str(e) else ""
+        raise ConfigError(
+            f"weights must be a weights file of {key} without its top (include_top=False). "
+            f"Received: weights='{weights}', which does not fit ({type(e).__name__}: "
+            f"{message}). Use the no-top file Keras downloads for {key}."
+        ) from None
     available = [layer.name for layer in base.layers if type(layer).__name__ != "InputLayer"]
     unknown = [n for n in names if n not in available]
     verb = "is not one" if len(unknown) == 1 else "are not"
@@ -85,12 +109,6 @@ def feature_extractor(key, weights, names, option):
     model = keras.Model(base.inputs, {n: base.get_layer(n).output for n in names})
     preprocess = _preprocessing_class()(spec.preprocess) if spec.preprocess else (lambda x: x)
     return model, preprocess
-
-
-def _describe(weights):
-    if weights is None:
-        return "random weights: weights=null is for tests, its pictures mean nothing"
-    return "ImageNet weights" if weights == "imagenet" else weights
 
 
 def output_folder(output, kind):
