@@ -142,19 +142,21 @@ def test_a_backbone_without_the_layers_lists_its_layers():
 
 
 def test_imagenet_weights_offline_is_one_line_and_no_folder(tmp_path):
-    photo(tmp_path / "p.jpg", (150, 150))
+    photo(tmp_path / "p.jpg", (40, 40))
     offline = {k: "http://127.0.0.1:9" for k in ("HTTP_PROXY", "HTTPS_PROXY", "https_proxy")}
-    result = run_visualize(
-        "kind=deepdream",
+    result = run_visualize(  # VGG19: the quickest backbone to build before the download
+        "kind=style_transfer",
         "image=p.jpg",
+        "style_image=p.jpg",
+        "height=32",
         cwd=tmp_path,
         env={"KERAS_HOME": str(tmp_path / "keras"), **offline},
     )
     output = result.stdout + result.stderr
     assert result.returncode == 2 and "Traceback" not in output, output[-3000:]
     (error,) = [line for line in output.splitlines() if line.startswith("Error:")]
-    assert "The ImageNet weights of InceptionV3 could not be downloaded" in error
-    assert "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5" in error
+    assert "The ImageNet weights of VGG19 could not be downloaded" in error
+    assert "Put vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 under" in error
     assert "or set weights=/path/to/file" in error
     assert not any((tmp_path / "outputs" / "visualize").iterdir())
 
