@@ -37,6 +37,8 @@ def tensorboard_images(event_dir):
     acc.Reload()
     images = {}
     for tag in acc.Tags()["tensors"]:
+        if acc.SummaryMetadata(tag).plugin_data.plugin_name != "images":
+            continue  # e.g. a loss written beside the images
         # An image summary is [width, height, png bytes...] as strings.
         encoded = tensor_util.make_ndarray(acc.Tensors(tag)[-1].tensor_proto)
         images[tag] = Image.open(io.BytesIO(encoded[2]))

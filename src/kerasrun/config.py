@@ -34,7 +34,7 @@ def plain(node):
     return node
 
 
-def check_kwargs(fn, kwargs, *, group, name, given=()):
+def check_kwargs(fn, kwargs, *, group, name, given=(), file=None):
     """Raises a `ConfigError` naming the YAML file if `kwargs` has a key `fn` does not take.
 
     Args:
@@ -43,6 +43,7 @@ def check_kwargs(fn, kwargs, *, group, name, given=()):
         group: the config group, e.g. `"model"`, for the error message.
         name: the option, e.g. `"vgg16_finetune"`.
         given: arguments kerasrun supplies itself (e.g. `input_shape`); not settable from YAML.
+        file: the YAML file to name, if not `conf/{group}/{name}.yaml`.
     """
     params = inspect.signature(fn).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -55,7 +56,8 @@ def check_kwargs(fn, kwargs, *, group, name, given=()):
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise ConfigError(
-            f"Unknown key {group}.{unknown[0]} for {group}={name} (conf/{group}/{name}.yaml). "
+            f"Unknown key {group}.{unknown[0]} for {group}={name} "
+            f"({file or f'conf/{group}/{name}.yaml'}). "
             f"Allowed keys: {', '.join(allowed)}. "
             f"Received: {group}.{unknown[0]}={kwargs[unknown[0]]!r}. "
             "Fix the spelling in that file or on the command line."
@@ -77,9 +79,9 @@ def move_paths(node, old_dir, new_dir):
     return node
 
 
-def call_builder(fn, kwargs, *, group, name, **given):
+def call_builder(fn, kwargs, *, group, name, file=None, **given):
     """`fn(**given, **kwargs)`, after `check_kwargs`."""
-    check_kwargs(fn, kwargs, group=group, name=name, given=given)
+    check_kwargs(fn, kwargs, group=group, name=name, given=given, file=file)
     return fn(**given, **kwargs)
 
 
@@ -199,13 +201,24 @@ def validate(config):
     ):
         kwargs = {k: v for k, v in config[group].items() if k != "name"}
         builder = lookup(registry, config[group]["name"], group=group)
-        extra = FINE_TUNE_KEYS if group == "model" else ()
+        extra = (*FINE_TUNE_KEYS, "samples") if group == "model" else ()
         check_kwargs(
             builder,
             {k: v for k, v in kwargs.items() if k not in extra},
             group=group,
             name=config[group]["name"],
             given=given,
+        )
+    from kerasrun.samples import SAMPLERS
+
+    if config["model"]["name"] in SAMPLERS:  # model.samples: its keys, before training
+        check_kwargs(
+            SAMPLERS[config["model"]["name"]],
+            config["model"].get("samples") or {},
+            group="model.samples",
+            name=config["model"]["name"],
+            given=("data", "log_dir"),
+            file=f"conf/model/{config['model']['name']}.yaml",
         )
     check_target(config["optimizer"].get("_target_"), key="optimizer")
     for group in ("callbacks", "logger"):

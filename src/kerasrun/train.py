@@ -46,6 +46,7 @@ from kerasrun.results import (
     write_lines,
     write_yaml,
 )
+from kerasrun.samples import build_samplers
 from kerasrun.tasks import Task
 
 log = logging.getLogger("kerasrun")
@@ -127,6 +128,7 @@ def train(config, run_dir):
     trainer = config["trainer"]
     model_cfg = {k: v for k, v in config["model"].items() if k != "name"}
     fine_tune = {key: model_cfg.pop(key, None) for key in FINE_TUNE_KEYS}
+    samples = model_cfg.pop("samples", None)  # a generative model's samples, see samples.py
 
     # 1. Runtime: precision, XLA and strategy for this machine; a fresh Keras session, seeded;
     # the global batch and learning rate for the strategy's replicas.
@@ -223,6 +225,11 @@ def train(config, run_dir):
     logger_cfg = config.get("logger") or {}
     history_csv = logger_cfg.get("csv", {}).get("filename")
     tensorboard_dir = logger_cfg.get("tensorboard", {}).get("log_dir")
+    # A generative model's samples each epoch (generated text, images), before the backup.
+    at = len(callbacks) - 1 if backup else len(callbacks)
+    callbacks[at:at] = build_samplers(
+        config["model"]["name"], samples, data=data, log_dir=tensorboard_dir
+    )
     # A resumed run (train resume=..., or a re-run sweep): the epochs after the backup run
     # again, so what the killed run logged for them goes.
     state = read_state(backup.restore_dir) if backup else None

@@ -16,6 +16,15 @@ also returns those layers, so gradients flow from the prediction to a layer insi
 
 PNGs go to `<run>/visualize/<kind>/`, the same images to TensorBoard under
 `<run>/tensorboard/visualize/` (or both under `output=`).
+
+Two kinds need no run, only a pretrained backbone (the book's chapter 8), and live in their
+own modules; this one checks their options and dispatches:
+
+visualize kind=deepdream image=photo.jpg                              # kerasrun.dream
+visualize kind=style_transfer image=photo.jpg style_image=painting.jpg # kerasrun.style
+
+They write into a new `outputs/visualize/<date>_<time>_<kind>/` (or `output=`). And
+`kind=gradcam frames=<folder>` explains every frame of a video (`kerasrun.gradcam_frames`).
 """
 
 import logging
@@ -36,7 +45,11 @@ KINDS = {
     "activations": "each conv/pool layer's output for `image`, a grid of its channels",
     "filters": "the input pattern each filter of a conv layer responds to most",
     "gradcam": "a Grad-CAM heatmap of the predicted class (or class_index) over `image`",
+    "deepdream": "DeepDream (the book's 8.2) of `image` on a pretrained backbone; no run",
+    "style_transfer": "`image` in the style of `style_image` (the book's 8.3); no run",
 }
+# The kinds that take a backbone, not a run, and their default one (the book's).
+BACKBONE_KINDS = {"deepdream": "InceptionV3", "style_transfer": "VGG19"}
 # Layer classes by name, so that the checks need no Keras import. Conv layers are what
 # `filters` and `gradcam` use; `activations` also shows the pooling layers, as the book does.
 CONV_LAYERS = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D")
@@ -55,12 +68,15 @@ def main(cfg):
     """Checks every key, then writes the images of `kind` and says where they are."""
     config = plain(cfg)
     kind = check_kind(config["kind"])
+    if kind in BACKBONE_KINDS:
+        return generate(kind, config)
     options = check_options(kind, config)
+    frames = check_frames(kind, config)
     run = open_run(config["run"], config["checkpoint"])
     input_shape = image_input_shape(run)
     if kind == "gradcam" and run.class_names:  # else checked once the model is loaded
         check_class_index(options["class_index"], len(run.class_names))
-    image = check_image(config["image"], kind)
+    image = None if frames else check_image(config["image"], kind)
     output = config["output"]
     out_dir = Path(os.path.expanduser(str(output))) if output else run.path / "visualize"
     tensorboard_dir = (out_dir if output else run.path) / "tensorboard" / "visualize"
@@ -69,7 +85,14 @@ def main(cfg):
 
     runtime.import_tensorflow_quietly()
     model = run.load_model()
-    images = VISUALIZERS[kind](model, run, image, input_shape, out_dir / kind, **options)
+    if frames:
+        from kerasrun.gradcam_frames import gradcam_frames
+
+        where = out_dir / kind / frames.name
+        images = gradcam_frames(model, run, frames, input_shape, where, **options)
+    else:
+        options.pop("batch_size", None)
+        images = VISUALIZERS[kind](model, run, image, input_shape, out_dir / kind, **options)
     write_tensorboard_images(tensorboard_dir, images)
     log.info(f"Model:        {run.model_path}")
     log.info(f"TensorBoard:  tensorboard --logdir {tensorboard_dir.parent}  (tab Images)")
@@ -107,7 +130,13 @@ def check_options(kind, config):
             "class_index must be a class number (0, 1, ...) or null for the predicted class. "
             f"Received: class_index={class_index}.",
         )
-        return dict(layer=layer, class_index=class_index)
+        batch_size = config["batch_size"]
+        require(
+            _is_int(batch_size) and batch_size > 0,
+            f"batch_size must be a positive integer (frames per Grad-CAM pass). Received: "
+            f"batch_size={batch_size}. Set e.g. batch_size=32.",
+        )
+        return dict(layer=layer, class_index=class_index, batch_size=batch_size)
     require(
         layer is None,
         f"layer is for kind=gradcam; kind={kind} takes layers=[name,...]. "
@@ -147,6 +176,182 @@ def check_class_index(class_index, num_classes):
     )
 
 
+def check_frames(kind, config):
+    """The folder of video frames for kind=gradcam (`frames=`, or `image=` a folder), or None."""
+    frames, image = config["frames"], config["image"]
+    require(
+        frames is None or kind == "gradcam",
+        f"frames is for kind=gradcam (a heatmap per video frame). Received: kind={kind}, "
+        f"frames={frames}. Set kind=gradcam, or remove frames=.",
+    )
+    if frames is None and kind == "gradcam" and image is not None:
+        if Path(os.path.expanduser(str(image))).is_dir():
+            frames = image
+    if frames is None:
+        return None
+    require(
+        image is None or image == frames,
+        f"kind=gradcam takes image= (one file) or frames= (a folder), not both. Received: "
+        f"image={image}, frames={frames}. Remove one.",
+    )
+    path = Path(os.path.expanduser(str(frames)))
+    require(
+        path.is_dir(),
+        f"frames must be a folder of video frames (jpg/png). Received: frames={frames}, which "
+        f"{'is a file: set image= for one image' if path.is_file() else 'does not exist'}.",
+    )
+    return path
+
+
+def generate(kind, config):
+    """DeepDream or style transfer: checks their options, runs them, writes TensorBoard.
+
+    Returns:
+        `(out_dir, losses)`: where the PNGs and tensorboard/ are, and the loss at each step.
+    """
+    options = check_backbone_options(kind, config)
+    from kerasrun import backbone_features, runtime
+
+    out_dir = backbone_features.output_folder(config["output"], kind)
+    runtime.import_tensorflow_quietly()
+    try:
+        if kind == "deepdream":
+            from kerasrun.dream import deepdream
+
+            images, losses = deepdream(options.pop("image"), out_dir, **options)
+            losses = [loss for octave in losses for loss in octave]
+        else:
+            from kerasrun.style import style_transfer
+
+            images, losses = style_transfer(options.pop("image"), out_dir, **options)
+    except ConfigError:  # e.g. offline ImageNet weights: leave no empty folder behind
+        if not config["output"] and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
+    tensorboard_dir = out_dir / "tensorboard"
+    write_tensorboard_images(tensorboard_dir, images)
+    backbone_features.write_scalars(tensorboard_dir, f"{kind}/loss", losses)
+    log.info(f"Results:      {out_dir}")
+    log.info(f"TensorBoard:  tensorboard --logdir {tensorboard_dir}  (tabs Images, Scalars)")
+    return out_dir, losses
+
+
+def check_backbone_options(kind, config):
+    """The keyword arguments of `deepdream` or `style_transfer`, checked before TensorFlow."""
+    from kerasrun import backbone_features, dream, style
+
+    check_frames(kind, config)
+    for key in ("layer", "class_index"):
+        require(
+            config[key] is None,
+            f"{key} is for the kinds that look at a run; kind={kind} takes a backbone. "
+            f"Received: {key}={config[key]}. Remove {key}=.",
+        )
+    if config["run"] is not None:
+        log.info(f"kind={kind} uses a pretrained backbone, not a run: run= is not used.")
+    image = check_image(config["image"], kind)
+    backbone = backbone_features.check_backbone(config["backbone"] or BACKBONE_KINDS[kind])
+    weights = backbone_features.check_weights(config["weights"])
+    height = config["height"]
+    require(
+        height is None or _is_int(height) and height > 0,
+        f"height must be a positive number of pixels, or null for the kind's default. "
+        f"Received: height={height}. Set e.g. height=400 (the book's).",
+    )
+    _positive_int(config, "iterations", 20)
+    options = dict(image=image, backbone=backbone, weights=weights, iterations=config["iterations"])
+    if kind == "deepdream":
+        layers = config["layers"]
+        layers = dream.LAYERS if layers is None else layers
+        require(
+            isinstance(layers, dict)
+            and layers
+            and all(isinstance(k, str) and _is_number(v) for k, v in layers.items()),
+            "layers must map layer names to their weight in the loss for kind=deepdream. "
+            f"Received: layers={config['layers']}. Set e.g. layers={{mixed2:0.2,mixed3:3.0}} "
+            "(null = the book's mixed2 0.2, mixed3 3.0, mixed4 2.0, mixed5 1.5).",
+        )
+        _positive_int(config, "octaves", 3)
+        for key, example in (("octave_scale", 1.4), ("step", 0.01), ("max_loss", 10.0)):
+            value = config[key]
+            require(
+                (value is None and key == "max_loss")
+                or _is_number(value)
+                and value > (1 if key == "octave_scale" else 0),
+                f"{key} must be a number above {1 if key == 'octave_scale' else 0}"
+                f"{' or null (no limit)' if key == 'max_loss' else ''}. Received: {key}={value}. "
+                f"Set e.g. {key}={example} (the book's).",
+            )
+        dream.check_sizes(
+            backbone_features.image_size(image, height),
+            config["octaves"],
+            config["octave_scale"],
+            backbone_features.min_size(backbone),
+        )
+        return dict(
+            options,
+            layers=layers,
+            octaves=config["octaves"],
+            octave_scale=float(config["octave_scale"]),
+            step=float(config["step"]),
+            max_loss=None if config["max_loss"] is None else float(config["max_loss"]),
+            height=height,
+        )
+    require(
+        config["layers"] is None,
+        "kind=style_transfer names its layers with content_layer= and style_layers=. "
+        f"Received: layers={config['layers']}. Remove layers=.",
+    )
+    style_image = config["style_image"]
+    require(
+        style_image is not None,
+        "kind=style_transfer needs a style_image (a painting). Received: style_image=null. "
+        "Set style_image=path/to/starry_night.jpg.",
+    )
+    style_image = check_image(style_image, kind, key="style_image")
+    content_layer = config["content_layer"] or style.CONTENT_LAYER
+    style_layers = config["style_layers"] or style.STYLE_LAYERS
+    style_layers = [style_layers] if isinstance(style_layers, str) else style_layers
+    require(
+        isinstance(content_layer, str)
+        and isinstance(style_layers, list)
+        and all(isinstance(n, str) for n in style_layers),
+        "content_layer must be a layer name and style_layers a list of them. Received: "
+        f"content_layer={content_layer}, style_layers={style_layers}. Set e.g. "
+        "content_layer=block5_conv2 style_layers=[block1_conv1,block2_conv1].",
+    )
+    height = 400 if height is None else height
+    style.check_size(backbone_features.image_size(image, height), backbone, height)
+    for key in ("content_weight", "style_weight", "total_variation_weight"):
+        require(
+            _is_number(config[key]) and config[key] >= 0,
+            f"{key} must be a number >= 0. Received: {key}={config[key]}. "
+            "The book's: content_weight=0.025 style_weight=1.0 total_variation_weight=1e-4.",
+        )
+    return dict(
+        options,
+        style_image=style_image,
+        height=height,
+        content_layer=content_layer,
+        style_layers=style_layers,
+        content_weight=float(config["content_weight"]),
+        style_weight=float(config["style_weight"]),
+        total_variation_weight=float(config["total_variation_weight"]),
+    )
+
+
+def _positive_int(config, key, example):
+    require(
+        _is_int(config[key]) and config[key] > 0,
+        f"{key} must be a positive integer. Received: {key}={config[key]}. "
+        f"Set e.g. {key}={example} (the book's).",
+    )
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -164,7 +369,7 @@ def image_input_shape(run):
     return tuple(int(d) for d in shape)
 
 
-def check_image(image, kind):
+def check_image(image, kind, key="image"):
     """The path of `image`, checked to be readable by Pillow; `None` for kind=filters."""
     if kind == "filters":
         if image is not None:
@@ -177,7 +382,7 @@ def check_image(image, kind):
     path = Path(os.path.expanduser(str(image)))
     require(
         path.is_file(),
-        f"image must be an image file. Received: image={image}, which "
+        f"{key} must be an image file. Received: {key}={image}, which "
         f"{'is a folder' if path.is_dir() else 'does not exist'}. Fix the path.",
     )
     from PIL import Image, UnidentifiedImageError
@@ -187,8 +392,8 @@ def check_image(image, kind):
             opened.load()
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise ConfigError(
-            f"image must be an image file Pillow can read (JPEG, PNG, ...). Received: "
-            f"image={image} ({type(e).__name__}: {e}). Choose another file."
+            f"{key} must be an image file Pillow can read (JPEG, PNG, ...). Received: "
+            f"{key}={image} ({type(e).__name__}: {e}). Choose another file."
         ) from None
     return path
 
@@ -514,26 +719,43 @@ def grad_cam(model, extract, images, class_index):
         `(heatmap, probabilities)`: the heatmap `(h, w)` in [0, 1] at the layer's resolution
         (`max(heatmap, 0) / max(heatmap)`), and the model's probability of each class.
     """
+    heatmaps, probabilities = grad_cams(model, extract, images, class_index)
+    return heatmaps[0], probabilities[0]
+
+
+def grad_cams(model, extract, images, class_index):
+    """`grad_cam` for a batch of images `(n, height, width, channels)` in one pass.
+
+    Each image's class score depends on that image only (the model runs in inference mode),
+    so the gradient of their sum gives every image its own gradient.
+
+    Returns:
+        `(heatmaps, probabilities)`: `(n, h, w)`, each in [0, 1], and `(n, classes)`.
+    """
     import numpy as np
     import tensorflow as tf
 
     with tf.GradientTape() as tape:
         conv_output, head_input, predictions = extract(tf.constant(images), training=False)
-        probabilities = _class_probabilities(predictions[0])
-        target = int(tf.argmax(probabilities)) if class_index is None else class_index
+        probabilities = _class_probabilities(predictions)
+        if class_index is None:
+            targets = tf.argmax(probabilities, axis=-1, output_type="int32")
+        else:
+            targets = tf.fill([tf.shape(probabilities)[0]], class_index)
         logits = head_logits(model, head_input)
         if logits is None:  # not a sigmoid/softmax Dense head: the book's probability
-            score = probabilities[target]
+            scores = tf.gather(probabilities, targets, batch_dims=1)
         elif logits.shape[-1] == 1:  # sigmoid: the logit argues for class 1, against class 0
-            score = logits[0, 0] if target == 1 else -logits[0, 0]
+            scores = tf.where(targets == 1, logits[:, 0], -logits[:, 0])
         else:
-            score = logits[0, target]
+            scores = tf.gather(logits, targets, batch_dims=1)
+        score = tf.reduce_sum(scores)
     grads = tape.gradient(score, conv_output)
-    pooled_grads = tf.reduce_mean(grads, axis=(0, 1, 2))  # one weight per channel
-    heatmap = tf.reduce_mean(conv_output[0] * pooled_grads, axis=-1).numpy()
-    heatmap = np.maximum(heatmap, 0)
-    peak = heatmap.max()
-    return (heatmap / peak if peak > 0 else heatmap), probabilities.numpy()
+    pooled_grads = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # a weight per channel
+    heatmaps = np.maximum(tf.reduce_mean(conv_output * pooled_grads, axis=-1).numpy(), 0)
+    peaks = heatmaps.max(axis=(1, 2), keepdims=True)
+    heatmaps = np.divide(heatmaps, peaks, out=np.zeros_like(heatmaps), where=peaks > 0)
+    return heatmaps, probabilities.numpy()
 
 
 def _class_probabilities(prediction):

@@ -91,19 +91,19 @@ def custom_objects():
     return {"kerasrun>ImageNetPreprocessing": cls}
 
 
-def _check_weights(weights):
+def _check_weights(weights, key="model.weights"):
     if weights in ("imagenet", None):
         return weights
     require(
         isinstance(weights, str) and os.path.isfile(os.path.expanduser(weights)),
-        "`model.weights` must be 'imagenet', null (random initialization) or the path of an "
-        f"existing weights file. Received: model.weights={weights!r}. Check the path, or set "
-        "model.weights=imagenet or model.weights=null.",
+        f"`{key}` must be 'imagenet', null (random initialization) or the path of an "
+        f"existing weights file. Received: {key}={weights!r}. Check the path, or set "
+        f"{key}=imagenet or {key}=null.",
     )
     return os.path.expanduser(weights)
 
 
-def _download_error(backbone, error):
+def _download_error(backbone, error, key="model.weights"):
     # Keras's get_file says "URL fetch failure on <url>: <errno> -- <reason>".
     message = str(error)
     urls = [w.rstrip(":") for w in message.split() if w.startswith(("http://", "https://"))]
@@ -111,12 +111,13 @@ def _download_error(backbone, error):
     cache = os.path.join(os.environ.get("KERAS_HOME", "~/.keras"), "models/")
     return ConfigError(
         f"The ImageNet weights of {backbone} could not be downloaded "
-        f"({message.split(' -- ')[-1]}). Received: model.weights='imagenet'. Put {fname} "
-        f"under {cache}, or set model.weights=/path/to/file or model.weights=null."
+        f"({message.split(' -- ')[-1]}). Received: {key}='imagenet'. Put {fname} "
+        f"under {cache} (where Keras caches it once downloaded), or set {key}=/path/to/file "
+        f"or {key}=null."
     )
 
 
-def _build_conv_base(spec, weights, input_shape):
+def _build_conv_base(spec, weights, input_shape, key="model.weights"):
     import keras
 
     constructor = getattr(keras.applications, spec.constructor)
@@ -127,7 +128,7 @@ def _build_conv_base(spec, weights, input_shape):
     except Exception as error:
         message = str(error)
         if weights == "imagenet" and ("URL fetch failure" in message or "corrupted" in message):
-            raise _download_error(spec.constructor, error) from error
+            raise _download_error(spec.constructor, error, key) from error
         raise
 
 

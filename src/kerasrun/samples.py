@@ -1,0 +1,37 @@
+"""What a generative model shows after each epoch: the sampler registry.
+
+A generative recipe (chapter 8 of the book) is judged by looking at what it makes, not by a
+validation metric. `model.samples` (a node of the model's YAML file, not a builder argument)
+configures it: `train` builds the sampler of `model.name`, if it has one, and adds it to the
+callbacks. A sampler writes to TensorBoard (text or image tab) and logs a line per epoch.
+
+A sampler factory takes the model's `samples` keys as keyword arguments, plus `data` (the
+`DataBundle`) and `log_dir` (TensorBoard's directory, or None without the tensorboard
+logger), and returns a `keras.callbacks.Callback`.
+"""
+
+from kerasrun.config import call_builder
+
+SAMPLERS = {}  # model name -> sampler factory
+
+
+def build_samplers(model_name, samples, *, data, log_dir):
+    """The callbacks showing `model_name`'s samples each epoch: `[]` for a model without a
+    sampler. `samples` is the model's `samples` node (a dict, or None).
+
+    Raises:
+        ConfigError: a `model.samples` key the sampler does not take.
+    """
+    factory = SAMPLERS.get(model_name)
+    if factory is None:
+        return []
+    given = dict(data=data, log_dir=log_dir)
+    file = f"conf/model/{model_name}.yaml"
+    return [
+        call_builder(
+            factory, samples or {}, group="model.samples", name=model_name, file=file, **given
+        )
+    ]
+
+
+__all__ = ["SAMPLERS", "build_samplers"]
