@@ -33,7 +33,7 @@ def text_file(
     maxlen=60,
     step=3,
     lowercase=True,
-    validation_split=0.0,
+    validation_split=0.1,
     batch_size=128,
     seed=0,
 ):
@@ -50,7 +50,7 @@ def text_file(
         step: a new sequence every `step` characters (the book's 3).
         lowercase: lowercase the text first, as the book (fewer characters to learn).
         validation_split: the fraction of the text, at its end, held out for validation;
-            0 = none (the book's).
+            0 = none (the book's, which had no validation).
         batch_size: sequences per batch (the book's 128).
         seed: the shuffle of the training sequences.
 

@@ -579,7 +579,7 @@ def text_generation(*, input_shape, task, units=128):
     """The book's 8.1 character-level language model: LSTM(units) → Dense(n_chars, softmax).
 
     Listing 8-4: `LSTM(128, input_shape=(maxlen, len(chars)))` then the softmax over the
-    characters (`task.head()`): 95,289 parameters for the book's 57 characters. It reads
+    characters (`task.head()`): 102,585 parameters for the book's 57 characters. It reads
     one-hot sequences of shape `(maxlen, n_chars)` from `data=text_file`; its sampler
     (`kerasrun.text_samples`) writes generated text after each epoch.
 
