@@ -14,6 +14,7 @@ numpy and TensorFlow are imported inside the functions.
 """
 
 import logging
+import time
 from pathlib import Path
 
 from kerasrun.errors import ConfigError, require
@@ -202,6 +203,7 @@ def _callback_class():
         def on_epoch_end(self, epoch, logs=None):
             import numpy as np
 
+            start_time = time.perf_counter()
             rng = np.random.default_rng([self.seed, epoch])  # the same after a resume
             seed_text = self.seed_text
             if seed_text is None:
@@ -216,7 +218,7 @@ def _callback_class():
                 rng=rng,
             )
             texts = ["".join(self.chars[i] for i in row) for row in codes]
-            self._write(epoch, seed_text, texts)
+            self._write(epoch, seed_text, texts, time.perf_counter() - start_time)
 
         def _predictor(self):
             # One traced graph for all 400 calls (an eager call of the model costs far more),
@@ -236,7 +238,7 @@ def _callback_class():
                 )
             return self._predict
 
-        def _write(self, epoch, seed_text, texts):
+        def _write(self, epoch, seed_text, texts, seconds):
             number = epoch + 1  # as the console's "Epoch 3/10"; TensorBoard's step is `epoch`
             path = None
             if self.dir is not None:
@@ -257,7 +259,10 @@ def _callback_class():
                         tf.summary.text(f"temperature_{t:g}", code_block(text), step=epoch)
                 self._writer.flush()
             full = f" (in full: {path})" if path else ""
-            log.info(f"Samples after epoch {number}, seed {_one_line(seed_text)}{full}:")
+            log.info(
+                f"Samples after epoch {number} ({seconds:.1f} s), seed {_one_line(seed_text)}"
+                f"{full}:"
+            )
             for t, text in zip(self.temperatures, texts, strict=True):
                 log.info(f"  temperature {t:g}: {_one_line(text, CONSOLE_CHARS)}")
 
