@@ -67,7 +67,8 @@ def test_the_books_sequences_one_hot_with_a_held_out_tail(tmp_path):
     text = TEXT.lower()
     n_val = round(len(text) * 0.25)
     train_text, val_text = text[:-n_val], text[-n_val:]
-    assert data.class_names == sorted(set(text)) and "C" not in data.class_names
+    assert data.characters == sorted(set(text)) and "C" not in data.characters
+    assert data.class_names == [repr(c) for c in data.characters]  # "'\\n'", printable
     assert data.input_shape == (7, len(data.class_names)) and data.task == "multiclass"
     assert data.sizes == {
         "train": len(range(0, len(train_text) - 7, 3)),
@@ -75,10 +76,10 @@ def test_the_books_sequences_one_hot_with_a_held_out_tail(tmp_path):
     }
     assert data.text == train_text  # the sampler's seeds never come from the held-out tail
     # Training sequences are shuffled; validation ones keep the text's order.
-    train = pairs(data.train_dataset, data.class_names)
+    train = pairs(data.train_dataset, data.characters)
     assert train != book_pairs(train_text, 7, 3)
     assert sorted(train) == sorted(book_pairs(train_text, 7, 3))
-    assert pairs(data.validation_dataset, data.class_names) == book_pairs(val_text, 7, 3)
+    assert pairs(data.validation_dataset, data.characters) == book_pairs(val_text, 7, 3)
     assert data.test_dataset is None
 
 
@@ -92,7 +93,7 @@ def test_no_validation_and_case_kept(tmp_path):
         validation_split=0,
         seed=0,
     )
-    assert "C" in data.class_names and data.validation_dataset is None
+    assert "C" in data.characters and data.validation_dataset is None
     assert (
         data.sizes == {"train": len(TEXT) - 10} == {"train": len(sequence_starts(len(TEXT), 10, 1))}
     )

@@ -119,7 +119,7 @@ def text_sampler(
         ConfigError: a bad key, a data without text, or a seed text the data cannot encode.
     """
     require(
-        getattr(data, "text", None),
+        getattr(data, "text", None) and getattr(data, "characters", None),
         "model=text_generation samples text from a character-level text: use data=text_file. "
         f"Received: data source {getattr(data, 'source', '?')!r}.",
     )
@@ -129,7 +129,7 @@ def text_sampler(
         f"model.samples.length must be a positive integer (characters per temperature). "
         f"Received: model.samples.length={length!r}. Set e.g. model.samples.length=400.",
     )
-    maxlen, chars = data.input_shape[0], list(data.class_names)
+    maxlen, chars = data.input_shape[0], list(data.characters)
     if seed is None:
         import numpy as np
 

@@ -56,8 +56,9 @@ def text_file(
 
     Returns:
         A multiclass `DataBundle` over the text's characters: inputs float32 one-hot
-        `(maxlen, n_chars)`, labels the next character's index; `class_names` are the
-        characters (`sorted(set(text))`), `text` the training text (seeds for sampling).
+        `(maxlen, n_chars)`, labels the next character's index; `characters` are the
+        characters (`sorted(set(text))`, the book's `chars`), `class_names` their `repr`,
+        `text` the training text (seeds for sampling).
 
     Raises:
         ConfigError: a bad key, or a file that is missing, empty, binary, not UTF-8, or
@@ -128,7 +129,7 @@ def text_file(
         test_dataset=None,
         input_shape=(maxlen, len(chars)),
         task="multiclass",
-        class_names=chars,
+        class_names=[repr(c) for c in chars],  # printable: "\n" is a class too
         sizes=sizes,
         source=(
             f"text_file: {images.shown(path)} ({len(text):,} characters{held_out}; "
@@ -137,6 +138,7 @@ def text_file(
         ),
         batch_size=batch_size,
         text=parts["train"],
+        characters=chars,
     )
 
 
