@@ -221,6 +221,8 @@ def test_seed_text_is_checked_before_training(tmp_path):
         text_sampler(data=data, seed_text="Zthe cat sat!")
     with pytest.raises(ConfigError, match="temperatures must be a list of positive numbers"):
         text_sampler(data=data, temperatures=[0.5, 0])
+    with pytest.raises(ConfigError, match="Received: model.samples.seed=-1."):
+        text_sampler(data=data, seed=-1)
 
 
 # --- a real train run -------------------------------------------------------------------------

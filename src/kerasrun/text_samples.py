@@ -129,6 +129,11 @@ def text_sampler(
         f"model.samples.length must be a positive integer (characters per temperature). "
         f"Received: model.samples.length={length!r}. Set e.g. model.samples.length=400.",
     )
+    require(
+        seed is None or isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0,
+        "model.samples.seed must be a non-negative integer, or null for one drawn from the "
+        f"run's seed. Received: model.samples.seed={seed!r}. Set e.g. model.samples.seed=0.",
+    )
     maxlen, chars = data.input_shape[0], list(data.characters)
     if seed is None:
         import numpy as np
