@@ -89,6 +89,7 @@ YAML_STATES_EVERYTHING = (
     "imdb_raw",
     "jena_climate",
     "csv_timeseries",
+    "text_file",
 )
 
 

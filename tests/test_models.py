@@ -349,8 +349,13 @@ def test_yaml_keys_are_the_builders_arguments(path):
     name = config.pop("name")
     assert name == path.stem
     parameters = inspect.signature(MODELS[name]).parameters
-    keys = set(config) - FINE_TUNE_KEYS
+    keys = set(config) - FINE_TUNE_KEYS - {"samples"}
     assert keys <= set(parameters) - GIVEN
+    if "samples" in config:  # a generative model's samples: its sampler's keys (samples.py)
+        from kerasrun.samples import SAMPLERS
+
+        sampler = inspect.signature(SAMPLERS[name]).parameters
+        assert set(config["samples"]) <= set(sampler) - {"data", "log_dir"}
     for key in keys:  # the YAML documents the builder's defaults
         default = parameters[key].default
         default = list(default) if isinstance(default, tuple) else default

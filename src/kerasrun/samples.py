@@ -10,9 +10,12 @@ A sampler factory takes the model's `samples` keys as keyword arguments, plus `d
 logger), and returns a `keras.callbacks.Callback`.
 """
 
+from kerasrun import text_samples
 from kerasrun.config import call_builder
 
-SAMPLERS = {}  # model name -> sampler factory
+SAMPLERS = {  # model name -> sampler factory
+    "text_generation": text_samples.text_sampler,
+}
 
 
 def build_samplers(model_name, samples, *, data, log_dir):

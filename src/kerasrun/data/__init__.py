@@ -7,7 +7,7 @@ Every builder takes plain keyword arguments (its signature is its schema) and re
 from numbers import Integral
 
 from kerasrun.config import call_builder, lookup
-from kerasrun.data import arrays, folders, keras_text, raw_text, timeseries
+from kerasrun.data import arrays, folders, keras_text, raw_text, text_file, timeseries
 from kerasrun.data.bundle import DataBundle
 from kerasrun.errors import require
 
@@ -24,6 +24,7 @@ DATASETS = {
     "boston_housing": keras_text.boston_housing,
     "jena_climate": timeseries.jena_climate,
     "csv_timeseries": timeseries.csv_timeseries,
+    "text_file": text_file.text_file,
 }
 
 

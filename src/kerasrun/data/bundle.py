@@ -32,6 +32,10 @@ class DataBundle:
             `<run>/bad_files.txt`.
         folds: `folds(k)` yields the `(train_dataset, validation_dataset, sizes)` of each of
             the book's K folds (see `kfold`), or `None` when the data cannot be folded.
+        text: a character-level text generator's training text (`text_file`), or `None`:
+            its sampler picks seed sequences from it.
+        characters: the characters of a character-level text (`text_file`) in class index
+            order, or `None` (its `class_names` are their printable `repr`, e.g. `'\\n'`).
     """
 
     train_dataset: object
@@ -48,6 +52,8 @@ class DataBundle:
     vocabulary: list = None
     bad_files: list = field(default_factory=list)
     folds: object = None
+    text: str = None
+    characters: list = None
 
     def info(self):
         """What a later command needs to know without the data: saved as config.yaml's

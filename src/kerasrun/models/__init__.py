@@ -22,6 +22,7 @@ MODELS = {
     "conv1d_gru": sequence.conv1d_gru,
     "dense_timeseries": sequence.dense_timeseries,
     "last_value": sequence.last_value,
+    "text_generation": sequence.text_generation,
     # One builder, two recipes: vgg16_finetune.yaml adds the keys of the book's phase 2.
     "vgg16_feature_extraction": pretrained.vgg16,
     "vgg16_finetune": pretrained.vgg16,

@@ -573,3 +573,31 @@ def last_value(*, input_shape, task, feature=None):
     )
     pick.set_weights([np.eye(features, 1, -feature, dtype="float32")])  # one-hot column
     return model
+
+
+def text_generation(*, input_shape, task, units=128):
+    """The book's 8.1 character-level language model: LSTM(units) → Dense(n_chars, softmax).
+
+    Listing 8-4: `LSTM(128, input_shape=(maxlen, len(chars)))` then the softmax over the
+    characters (`task.head()`): 102,585 parameters for the book's 57 characters. It reads
+    one-hot sequences of shape `(maxlen, n_chars)` from `data=text_file`; its sampler
+    (`kerasrun.text_samples`) writes generated text after each epoch.
+
+    Args:
+        units: the LSTM's width (the book's 128).
+    """
+    import keras
+    from keras import layers
+
+    input_shape = tuple(input_shape)
+    require(
+        len(input_shape) == 2 and task.kind == "multiclass",
+        "model=text_generation reads one-hot character sequences (maxlen, n_chars) to predict "
+        "the next character: use data=text_file. Received: "
+        f"input_shape={list(input_shape)}, task={task.kind}.",
+    )
+    _check_positive("units", units, 128)
+    return keras.Sequential(
+        [keras.Input(shape=input_shape), layers.LSTM(units), task.head()],
+        name="text_generation",
+    )
