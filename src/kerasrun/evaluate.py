@@ -41,8 +41,23 @@ PNG_FILES = ("confusion_matrix.png", "misclassified.png")
 @hydra.main(config_path=str(conf_dir()), config_name="evaluate", version_base="1.3")
 @exit_on_user_error
 def main(cfg):
-    """Evaluates the run `cfg.run` (see `evaluate`); a user mistake is one `Error:` line."""
+    """Evaluates the run `cfg.run` (see `evaluate`), or the ensemble of `cfg.runs` (see
+    `kerasrun.ensemble`); a user mistake is one `Error:` line."""
     config = plain(cfg)
+    if ensemble_requested(config):
+        from kerasrun.ensemble import evaluate_ensemble
+
+        evaluate_ensemble(
+            config["runs"],
+            weights=config["weights"],
+            split=config["split"],
+            checkpoint=config["checkpoint"],
+            root=config["data"]["root"],
+            path=config["data"]["path"],
+            batch_size=config["batch_size"],
+            output=config["output"],
+        )
+        return
     evaluate(
         config["run"],
         split=config["split"],
@@ -138,6 +153,25 @@ def evaluate(
 
 
 # --- checks ---------------------------------------------------------------------------------
+
+
+def ensemble_requested(config):
+    """`runs=[...]` (an ensemble) or `run=` (one run); not both, and no ensemble-only key
+    (`weights`, `output`) with `run=`."""
+    one = config.get("run") not in (None, "???")
+    many = config.get("runs") is not None
+    require(
+        not (one and many),
+        "run and runs cannot be used together: run= evaluates one run, runs=[...] an ensemble. "
+        f"Received: run={config['run']!r} and runs={config['runs']!r}. Remove one of them.",
+    )
+    for key in ("weights", "output"):
+        require(
+            many or config.get(key) is None,
+            f"{key} is for an ensemble (runs=[<run>,<run>,...]), not for run=. "
+            f"Received: {key}={config[key]!r}. Remove {key}=, or list the runs in runs=[...].",
+        )
+    return many
 
 
 def check_options(split, batch_size, misclassified):
