@@ -4,11 +4,11 @@ evaluate runs=[outputs/runs/A,outputs/runs/B,outputs/runs/C]     # plain average
 evaluate runs=[A,B,C] weights=[0.5,0.3,0.2]                      # a weighted average
 evaluate runs=[A,B,C] weights=optimize                           # weights fitted on validation
 
-The book: "The easiest way to pool the predictions of a set of classifiers (to ensemble the
-classifiers) is to average their predictions at inference time", `0.25 * (preds_a + preds_b +
-preds_c + preds_d)`; a weighted average with weights learned on the validation data (random
-search or Nelder-Mead) is "a very strong baseline". What matters is diversity: models that are
-good in different ways, not the same network trained with different random seeds.
+The book averages the models' predictions at inference time, `final_preds = 0.25 * (preds_a +
+preds_b + preds_c + preds_d)` (which works if they are about equally good); a weighted average
+with weights learned on the validation data (random search or Nelder-Mead) is "a very strong
+baseline". What matters is diversity: models that are good in different ways, not the same
+network trained with different random seeds.
 
 Each run rebuilds its own data (its preprocessing) and predicts the split once; the ensemble
 is the weighted mean of the predictions: P(class 1) for binary, the softmax vectors for
@@ -339,6 +339,9 @@ def predict_member(run, name, splits, overrides):
 
     data = run.build_data(**overrides)
     model = run.load_model()
+    # Every member's model.predict traces the same Keras step function anew: TensorFlow
+    # counts those as retracings and warns after the fifth; expected here, not a problem.
+    logging.getLogger("tensorflow").addFilter(_expected_retracing)
     log.info(f"{name}: {console.describe_data(data)}")
     # A split whose bad files are skipped has no known length (see evaluate).
     warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -350,15 +353,20 @@ def predict_member(run, name, splits, overrides):
         batch_size=data.batch_size or 32,
     )
     for split in splits:
-        labels, predictions = [], []
-        for x, y in getattr(data, f"{split}_dataset"):
-            predictions.append(np.asarray(model.predict_on_batch(x), dtype="float32"))
-            labels.append(np.asarray(y))
-        member.predictions[split] = (np.concatenate(labels), np.concatenate(predictions))
+        # Two passes over the split in its fixed order (evaluation data is never shuffled):
+        # model.predict traces its step once, where a predict_on_batch loop retraces.
+        dataset = getattr(data, f"{split}_dataset")
+        labels = np.concatenate([np.asarray(y) for y in dataset.map(lambda x, y: y)])
+        predictions = model.predict(dataset.map(lambda x, y: x), verbose=0)
+        member.predictions[split] = (labels, np.asarray(predictions, dtype="float32"))
     return member
 
 
 _evaluators = {}
+
+
+def _expected_retracing(record):
+    return "triggered tf.function retracing" not in record.getMessage()
 
 
 def evaluator(compile_config, shape):
