@@ -191,6 +191,8 @@ def test_bad_weights_and_runs_are_one_line_errors(digits_runs, tmp_path, monkeyp
         ensemble_requested({"run": str(runs[0]), "runs": list(map(str, runs))})
     with pytest.raises(ConfigError, match=r"'.*/0' twice in runs"):
         evaluate_ensemble([runs[0], runs[0]])
+    with pytest.raises(ConfigError, match=r"^runs\[1\]: run must be a run directory"):
+        evaluate_ensemble([runs[0], tmp_path / "nope"])
     # The command line: one run is not an ensemble.
     result = subprocess.run(
         [EVALUATE, f"runs=[{runs[0]}]"], cwd=tmp_path, capture_output=True, text=True, timeout=120

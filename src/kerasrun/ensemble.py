@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kerasrun import console, runtime
-from kerasrun.errors import require
+from kerasrun.errors import ConfigError, require
 from kerasrun.evaluate import available_splits, check_data_paths, check_options, check_split
 from kerasrun.results import lower_is_better, write_json
 from kerasrun.rundir import open_run
@@ -111,7 +111,7 @@ def evaluate_ensemble(
     weights = check_weights(weights, len(runs), split)
     optimize = weights == OPTIMIZE
     mode = "optimize" if optimize else "plain" if weights is None else "given"
-    opened = [open_run(r, checkpoint) for r in runs]
+    opened = [open_member(i, r, checkpoint) for i, r in enumerate(runs)]
     overrides = {"root": root, "path": path, "batch_size": batch_size}
     splits = [split, "validation"] if optimize else [split]
     for run in opened:
@@ -191,7 +191,7 @@ def check_runs(runs):
     require(
         isinstance(runs, (list, tuple)) and len(runs) >= 2,
         "runs must list at least 2 run directories to ensemble. "
-        f"Received: runs={runs!r}. Set runs=[<run>,<run>] (`runs` lists them), "
+        f"Received: runs={runs!r}. Set runs=[<run>,<run>] (the `runs` command lists them), "
         "or run=<run> to evaluate one.",
     )
     seen = set()
@@ -204,6 +204,14 @@ def check_runs(runs):
         )
         seen.add(resolved)
     return [str(run) for run in runs]
+
+
+def open_member(i, path, checkpoint):
+    """`open_run`, its error prefixed with the run's place in `runs`."""
+    try:
+        return open_run(path, checkpoint)
+    except ConfigError as e:
+        raise ConfigError(f"runs[{i}]: {e}") from None
 
 
 def check_weights(weights, n, split):

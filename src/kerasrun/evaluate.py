@@ -3,6 +3,7 @@
 evaluate run=outputs/runs/2026-11-22_10-00-00_cats_dogs-small_convnet
 evaluate run=<run> split=validation checkpoint=last
 evaluate run=<run> data.root=/here/cats_and_dogs_filtered     # a run trained elsewhere
+evaluate runs=[<run>,<run>,<run>] weights=optimize            # an ensemble: kerasrun.ensemble
 
 `model.evaluate` on the split gives the metrics. For classification, one pass of predictions
 gives a confusion matrix, a per-class report (numpy only) and two images drawn with Pillow:
