@@ -58,6 +58,11 @@ PRESENTATION_KEYS = {
     "features",
 }
 OPTIMIZE = "optimize"
+MODES = {
+    "plain": "plain average",
+    "given": "weighted average (the given weights)",
+    "optimize": "weighted average (weights fitted on the validation split)",
+}
 
 
 @dataclass
@@ -518,7 +523,7 @@ def print_ensemble(results, members, best, out):
     columns = list(dict.fromkeys([*ensemble, *members[0].scores]))
     console.console.print(
         f"Ensemble of {len(members)} runs: {split} split, {results['examples']} examples, "
-        f"{results['weights_mode']} weights",
+        f"{MODES[results['weights_mode']]}",
         markup=False,
         soft_wrap=True,
     )
