@@ -3,6 +3,7 @@
 evaluate run=outputs/runs/2026-11-22_10-00-00_cats_dogs-small_convnet
 evaluate run=<run> split=validation checkpoint=last
 evaluate run=<run> data.root=/here/cats_and_dogs_filtered     # a run trained elsewhere
+evaluate runs=[<run>,<run>,<run>] weights=optimize            # an ensemble: kerasrun.ensemble
 
 `model.evaluate` on the split gives the metrics. For classification, one pass of predictions
 gives a confusion matrix, a per-class report (numpy only) and two images drawn with Pillow:
@@ -41,8 +42,23 @@ PNG_FILES = ("confusion_matrix.png", "misclassified.png")
 @hydra.main(config_path=str(conf_dir()), config_name="evaluate", version_base="1.3")
 @exit_on_user_error
 def main(cfg):
-    """Evaluates the run `cfg.run` (see `evaluate`); a user mistake is one `Error:` line."""
+    """Evaluates the run `cfg.run` (see `evaluate`), or the ensemble of `cfg.runs` (see
+    `kerasrun.ensemble`); a user mistake is one `Error:` line."""
     config = plain(cfg)
+    if ensemble_requested(config):
+        from kerasrun.ensemble import evaluate_ensemble
+
+        evaluate_ensemble(
+            config["runs"],
+            weights=config["weights"],
+            split=config["split"],
+            checkpoint=config["checkpoint"],
+            root=config["data"]["root"],
+            path=config["data"]["path"],
+            batch_size=config["batch_size"],
+            output=config["output"],
+        )
+        return
     evaluate(
         config["run"],
         split=config["split"],
@@ -138,6 +154,25 @@ def evaluate(
 
 
 # --- checks ---------------------------------------------------------------------------------
+
+
+def ensemble_requested(config):
+    """`runs=[...]` (an ensemble) or `run=` (one run); not both, and no ensemble-only key
+    (`weights`, `output`) with `run=`."""
+    one = config.get("run") not in (None, "???")
+    many = config.get("runs") is not None
+    require(
+        not (one and many),
+        "run and runs cannot be used together: run= evaluates one run, runs=[...] an ensemble. "
+        f"Received: run={config['run']!r} and runs={config['runs']!r}. Remove one of them.",
+    )
+    for key in ("weights", "output"):
+        require(
+            many or config.get(key) is None,
+            f"{key} is for an ensemble (runs=[<run>,<run>,...]), not for run=. "
+            f"Received: {key}={config[key]!r}. Remove {key}=, or list the runs in runs=[...].",
+        )
+    return many
 
 
 def check_options(split, batch_size, misclassified):
