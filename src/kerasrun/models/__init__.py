@@ -6,8 +6,7 @@ file as keyword arguments, and returns an uncompiled `keras.Model`.
 
 from kerasrun.config import call_builder, lookup
 from kerasrun.errors import ConfigError, require
-from kerasrun.models import convnets, dense, pretrained, sequence
-from kerasrun.models import classic, classic_blocks
+from kerasrun.models import classic, classic_blocks, convnets, dense, pretrained, sequence
 
 MODELS = {
     "convnet": convnets.convnet,

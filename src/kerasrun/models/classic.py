@@ -247,7 +247,8 @@ def vgg(*, input_shape, task, depth=16, units=4096, dropout=0.5, batch_norm=Fals
     check_rate("model.dropout", dropout)
     check_fits(input_shape, [(2, 2, "valid")] * 5, model="vgg")
     image, x = inputs(input_shape)
-    for block, (n, filters) in enumerate(zip(VGG_BLOCKS[depth], (64, 128, 256, 512, 512)), 1):
+    widths = (64, 128, 256, 512, 512)
+    for block, (n, filters) in enumerate(zip(VGG_BLOCKS[depth], widths, strict=True), 1):
         for i in range(1, n + 1):
             x = conv(x, filters, 3, batch_norm=batch_norm, name=f"block{block}_conv{i}")
         x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)

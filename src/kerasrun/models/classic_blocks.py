@@ -140,7 +140,11 @@ def resnet_small(*, input_shape, task, depth=18, stem="auto", filters=64):
             strides = 2 if stage > 0 and block == 0 else 1
             shortcut = x
             if strides != 1 or x.shape[-1] != width:
-                shortcut = layers.Conv2D(width, 1, strides=strides, use_bias=False)(x)
+                # Subsampling, then a 1x1 conv: the same as a 1x1 stride-2 conv, which crashed
+                # TensorFlow 2.21's oneDNN kernels (segfault) for 8 -> 16 filters on a batch of 3.
+                if strides > 1:
+                    shortcut = layers.MaxPooling2D(1, strides=strides)(shortcut)
+                shortcut = layers.Conv2D(width, 1, use_bias=False)(shortcut)
                 shortcut = bn_relu(shortcut, relu=False)
             y = layers.Conv2D(width, 3, strides=strides, padding="same", use_bias=False)(x)
             y = bn_relu(y)
