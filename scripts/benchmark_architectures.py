@@ -29,7 +29,26 @@ FAMILIES = ["lenet", "alexnet", "vgg", "nin", "inception", "resnet", "densenet",
 BATCH, EPOCH_IMAGES = 64, 50_000
 STEPS_PER_EPOCH = math.ceil(EPOCH_IMAGES / BATCH)
 
-# From the deck's and the book's notes (see each conf/model/*.yaml for the sources).
+# From the papers', the deck's and the book's notes (sources in each conf/model/*.yaml).
+README = """## Proposed README lines
+
+````markdown
+### Classic architectures from scratch (LeNet to DenseNet)
+
+```
+train experiment=cifar10_resnet                         # ResNet-18 on CIFAR-10 (downloaded)
+train experiment=cifar10_vgg data.path=cifar-10-python.tar.gz  # a local copy
+train model=resnet_small model.depth=34 data=cats_dogs  # 150 px: the paper's ImageNet stem
+train model=vgg model.depth=11 model.batch_norm=true data=image_folder data.root=path/to/images
+```
+`model=` lenet, alexnet, vgg (depth 11/13/16/19), nin, inception_small, resnet_small (depth
+18/34), densenet_small, separable_convnet; a CIFAR-10 preset per family:
+`experiment=cifar10_{lenet,alexnet,vgg,nin,inception,resnet,densenet,separable}`.
+Which one when, the small-image stems and per-epoch times:
+[docs/architectures.md](docs/architectures.md).
+````
+"""
+
 WHEN = [
     ("lenet", "A first baseline for small grey images (digits); underfits CIFAR-10."),
     ("alexnet", "History: ReLU + dropout at scale; its big Dense layers overfit small data."),
@@ -162,11 +181,11 @@ def markdown(results, load_before, load_after, command):
         "",
         "## Which one when",
         "",
-        "| model | when (the deck's and the book's notes, see the YAML files) |",
+        "| model | when (from the papers, the deck and the book; sources in the YAML files) |",
         "|---|---|",
         *[f"| `{m}` | {w} |" for m, w in WHEN],
         "",
-        'The deck\'s homework goes on: "then a pretrained backbone to push accuracy higher" — '
+        "The deck's homework goes on with a pretrained backbone to push accuracy higher: "
         "`model=pretrained` / `model=vgg16_finetune` with `data=cifar10 data.image_size=[...]`.",
         "",
         "## Per-epoch time at CIFAR-10 size on this machine",
@@ -186,26 +205,28 @@ def markdown(results, load_before, load_after, command):
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        keys = ", ".join(f"{k}={v}" for k, v in r["keys"].items()) or "—"
+        keys = ", ".join(f"{k}={str(v).lower()}" for k, v in r["keys"].items()) or "—"
         cpu_epoch = r["cpu_step_s"] * STEPS_PER_EPOCH / 60
         lines.append(
             f"| `cifar10_{r['family']}` | `{r['model']}` {keys} | {r['params']:,} | "
             f"{r['warm_up_s']:.1f} | {r['steps']} | {r['step_s']:.3f} | {r['cpu_step_s']:.3f} "
             f"| {r['epoch_min']:.1f} | {cpu_epoch:.1f} |"
         )
-    lines += ["", "Command:", "", "```", command, "```", ""]
+    lines += ["", "Command:", "", "```", command, "```", "", README]
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("families", nargs="*", default=FAMILIES, choices=FAMILIES)
+    parser.add_argument("families", nargs="*", help=f"some of: {' '.join(FAMILIES)}")
     parser.add_argument("--out", default=str(REPO / "docs" / "architectures.md"))
     args = parser.parse_args()
+    if unknown := sorted(set(args.families) - set(FAMILIES)):
+        parser.error(f"unknown family {unknown[0]}; choose from {', '.join(FAMILIES)}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
     results = []
-    for family in args.families:
+    for family in args.families or FAMILIES:
         results.append(time_family(family))
         r = results[-1]
         print(
