@@ -6,7 +6,7 @@ file as keyword arguments, and returns an uncompiled `keras.Model`.
 
 from kerasrun.config import call_builder, lookup
 from kerasrun.errors import ConfigError, require
-from kerasrun.models import convnets, dense, pretrained, sequence
+from kerasrun.models import classic, classic_blocks, convnets, dense, pretrained, sequence
 
 MODELS = {
     "convnet": convnets.convnet,
@@ -26,6 +26,15 @@ MODELS = {
     # One builder, two recipes: vgg16_finetune.yaml adds the keys of the book's phase 2.
     "vgg16_feature_extraction": pretrained.vgg16,
     "vgg16_finetune": pretrained.vgg16,
+    # Classic architectures from their papers, trained from scratch (classic*.py).
+    "lenet": classic.lenet,
+    "alexnet": classic.alexnet,
+    "vgg": classic.vgg,
+    "nin": classic.nin,
+    "separable_convnet": classic.separable_convnet,
+    "inception_small": classic_blocks.inception_small,
+    "resnet_small": classic_blocks.resnet_small,
+    "densenet_small": classic_blocks.densenet_small,
 }
 
 
