@@ -10,9 +10,12 @@ A sampler factory takes the model's `samples` keys as keyword arguments, plus `d
 logger), and returns a `keras.callbacks.Callback`.
 """
 
+from kerasrun import image_samples
 from kerasrun.config import call_builder
 
 SAMPLERS = {}  # model name -> sampler factory
+SAMPLERS["vae"] = image_samples.vae_sampler  # the decoded latent grid (book 8.4)
+SAMPLERS["dcgan"] = image_samples.dcgan_sampler  # fixed latent points, generated (book 8.5)
 
 
 def build_samplers(model_name, samples, *, data, log_dir):

@@ -6,7 +6,7 @@ file as keyword arguments, and returns an uncompiled `keras.Model`.
 
 from kerasrun.config import call_builder, lookup
 from kerasrun.errors import ConfigError, require
-from kerasrun.models import convnets, dense, pretrained, sequence
+from kerasrun.models import convnets, dense, generative, pretrained, sequence
 
 MODELS = {
     "convnet": convnets.convnet,
@@ -25,7 +25,11 @@ MODELS = {
     # One builder, two recipes: vgg16_finetune.yaml adds the keys of the book's phase 2.
     "vgg16_feature_extraction": pretrained.vgg16,
     "vgg16_finetune": pretrained.vgg16,
+    # The book's chapter 8: they learn the images, not the labels (Task("generative")).
+    "vae": generative.vae,
+    "dcgan": generative.dcgan,
 }
+GENERATIVE = ("vae", "dcgan")
 
 
 def build_model(name, *, input_shape, task, embeddings=None, **kwargs):
@@ -62,7 +66,9 @@ def load_model(path):
 
     try:
         return keras.models.load_model(
-            path, custom_objects=pretrained.custom_objects(), safe_mode=True
+            path,
+            custom_objects={**pretrained.custom_objects(), **generative.custom_objects()},
+            safe_mode=True,
         )
     except ValueError as e:
         if "safe_mode" not in str(e) and "unsafe" not in str(e):
@@ -75,4 +81,4 @@ def load_model(path):
         ) from None
 
 
-__all__ = ["MODELS", "build_model", "load_model"]
+__all__ = ["GENERATIVE", "MODELS", "build_model", "load_model"]
