@@ -200,7 +200,12 @@ def class_folders(folder, *, key="data.root", minimum=2):
         "(one per label). "
         f"Received: {key}='{folder}' with {len(names)} ({', '.join(names) or 'none'})"
         + (f" and {len(loose)} images directly inside" if loose else "")
-        + f". Put each class's images in its own sub-folder, e.g. {folder}/cats, {folder}/dogs.",
+        + f". Put each class's images in its own sub-folder, e.g. {folder}/cats, {folder}/dogs."
+        + (
+            f" A generative model (model=dcgan or vae) trains on one: data.classes=[{names[0]}]."
+            if len(names) == 1
+            else ""
+        ),
     )
     return names
 
