@@ -349,7 +349,7 @@ def test_yaml_keys_are_the_builders_arguments(path):
     name = config.pop("name")
     assert name == path.stem
     parameters = inspect.signature(MODELS[name]).parameters
-    keys = set(config) - FINE_TUNE_KEYS - {"samples"}
+    keys = set(config) - FINE_TUNE_KEYS - {"samples"}  # samples: train's, see samples.py
     assert keys <= set(parameters) - GIVEN
     if "samples" in config:  # a generative model's samples: its sampler's keys (samples.py)
         from kerasrun.samples import SAMPLERS

@@ -51,8 +51,14 @@ class ModelCheckpoint(keras.callbacks.ModelCheckpoint):
     Same arguments as Keras's. A `filepath` with `{epoch}`-style fields gets a new file each
     time anyway, and is written as Keras does. A NaN or infinite `monitor` is never "best"
     (Keras saves the first epoch whatever its value): a diverged run keeps the model it had
-    before diverging.
+    before diverging. A monitor named `*loss` (a GAN's `g_loss`, a VAE's `val_kl_loss`) is
+    minimised: Keras only knows `loss`, `val_loss` and compiled metrics, and refuses others.
     """
+
+    def __init__(self, filepath, monitor="val_loss", mode="auto", **kwargs):
+        if mode == "auto" and monitor.endswith("loss"):
+            mode = "min"
+        super().__init__(filepath, monitor=monitor, mode=mode, **kwargs)
 
     def _should_save_model(self, epoch, batch, logs, filepath):
         current = (logs or {}).get(self.monitor)

@@ -27,6 +27,7 @@ from kerasrun import console, runtime
 from kerasrun.config import conf_dir, plain
 from kerasrun.errors import require
 from kerasrun.hydra_errors import one_line_errors
+from kerasrun.models import GENERATIVE
 from kerasrun.results import write_json
 from kerasrun.rundir import exit_on_user_error, open_run
 
@@ -126,7 +127,9 @@ def evaluate(
     # 4. Classification: a confusion matrix, a per-class report and their images.
     # Regression: the data's no-learning baseline on this split, if it has one.
     images, mistakes = {}, None
-    if data.task in CLASSIFICATION:
+    # A generative model (model=vae, dcgan) ignores the labels: its own losses only.
+    generative = run.config["model"]["name"] in GENERATIVE
+    if data.task in CLASSIFICATION and not generative:
         found, mistakes = classify(model, dataset, data, misclassified)
         results.update(found)
         images = draw(results, mistakes, f"{split} · {results['examples']} examples · {model_name}")

@@ -56,7 +56,11 @@ class EpochProgress(keras.callbacks.Callback):
             if seconds is not None:
                 log.info(f"First step after {seconds:.1f} s")
         if self._progress is not None:
-            shown = {k: v for k, v in (logs or {}).items() if k in ("loss", "accuracy", "mae")}
+            shown = {
+                k: v
+                for k, v in (logs or {}).items()
+                if k in ("loss", "accuracy", "mae", "d_loss", "g_loss")
+            }
             self._progress.update(self._task, completed=batch + 1, logs=format_logs(shown))
 
     def on_epoch_end(self, epoch, logs=None):

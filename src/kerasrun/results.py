@@ -53,11 +53,21 @@ def read_history(path, history):
 
     with open(path, newline="") as f:
         rows = {int(row["epoch"]): row for row in csv.DictReader(f) if row.get("epoch")}
-    if len(rows) <= len(history.get("loss", [])):
+    if len(rows) <= len(next(iter(history.values()), [])):  # any key: a GAN has no "loss"
         return history
     ordered = [rows[epoch] for epoch in sorted(rows)]
-    keys = [k for k in ordered[0] if k != "epoch"]
-    return {k: [float(row[k]) if row.get(k) else math.nan for row in ordered] for k in keys}
+    # Keras's CSVLogger adds val_ columns of "NA" to a run without validation: not metrics.
+    keys = [
+        k
+        for k in ordered[0]
+        if k != "epoch" and any(row.get(k) not in ("", "NA", None) for row in ordered)
+    ]
+    return {k: [_number(row.get(k)) for row in ordered] for k in keys}
+
+
+def _number(cell):
+    """The CSV cell as a float; NaN when empty or "NA"."""
+    return float(cell) if cell and cell != "NA" else math.nan
 
 
 def write_json(path, data):

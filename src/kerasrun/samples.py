@@ -10,11 +10,13 @@ A sampler factory takes the model's `samples` keys as keyword arguments, plus `d
 logger), and returns a `keras.callbacks.Callback`.
 """
 
-from kerasrun import text_samples
+from kerasrun import image_samples, text_samples
 from kerasrun.config import call_builder
 
 SAMPLERS = {  # model name -> sampler factory
-    "text_generation": text_samples.text_sampler,
+    "text_generation": text_samples.text_sampler,  # text at 4 temperatures (book 8.1)
+    "vae": image_samples.vae_sampler,  # the decoded latent grid (book 8.4)
+    "dcgan": image_samples.dcgan_sampler,  # fixed latent points, generated (book 8.5)
 }
 
 

@@ -5,6 +5,7 @@
 | binary     | Dense(1, sigmoid)                 | binary_crossentropy              |
 | multiclass | Dense(num_classes, softmax)       | sparse_categorical_crossentropy  |
 | regression | Dense(1), no activation           | mse (metric: mae)                |
+| generative | none: the model learns the images | the model's own (VAE, GAN)       |
 
 The head is always float32: under mixed precision a float16 softmax loses accuracy
 and the predictions would come out float16.
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from kerasrun.errors import ConfigError
 
-TASKS = ("binary", "multiclass", "regression")
+TASKS = ("binary", "multiclass", "regression", "generative")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,17 @@ class Task:
     def __post_init__(self):
         if self.kind not in TASKS:
             raise ConfigError(f"Unknown task '{self.kind}'. Available: {', '.join(TASKS)}.")
+        if self.kind == "generative" and self.loss_name != "auto":
+            raise ConfigError(
+                "trainer.loss does not apply to a generative model: it trains with its own "
+                f"losses. Received: trainer.loss={self.loss_name!r}. Remove it (auto)."
+            )
+        if self.kind == "multiclass" and self.num_classes < 2:
+            raise ConfigError(
+                "A classifier needs at least 2 classes. Received: data with "
+                f"{self.num_classes} class. Keep more classes (data.classes), or train a "
+                "generative model on it (model=vae, model=dcgan)."
+            )
         if self.loss_name != "auto":
             import keras
 
@@ -50,6 +62,8 @@ class Task:
 
     @property
     def loss(self):
+        if self.kind == "generative":
+            return None
         if self.loss_name != "auto":
             return self.loss_name
         return {
@@ -60,6 +74,8 @@ class Task:
 
     @property
     def metrics(self):
+        if self.kind == "generative":
+            return []
         return ["mae"] if self.kind == "regression" else ["accuracy"]
 
     def head(self, name="predictions"):

@@ -33,7 +33,7 @@ from kerasrun.data import build_data, check_batch_fits, resolve_cache
 from kerasrun.errors import ConfigError, Diverged, Preempted
 from kerasrun.hydra_errors import one_line_errors
 from kerasrun.kfold import cross_validate
-from kerasrun.models import build_model
+from kerasrun.models import GENERATIVE, build_model
 from kerasrun.models.pretrained import unfreeze_from
 from kerasrun.results import (
     FailedJob,
@@ -164,7 +164,9 @@ def train(config, run_dir):
     check_batch_fits(
         data, data_cfg.get("batch_size"), name=config["data"]["name"], replicas=rt.num_replicas
     )
-    task = Task(data.task, max(data.num_classes, 1), loss_name=trainer["loss"])
+    # A generative model (chapter 8) learns the images and ignores the labels: no head, no loss.
+    kind = "generative" if config["model"]["name"] in GENERATIVE else data.task
+    task = Task(kind, max(data.num_classes, 1), loss_name=trainer["loss"])
     log.info(console.describe_data(data))
     if data.bad_files:  # skipped, not fatal: a photo collection always has a few
         write_lines(run_dir / "bad_files.txt", [f"{path}\t{why}" for path, why in data.bad_files])

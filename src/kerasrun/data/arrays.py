@@ -62,6 +62,7 @@ def digits(
     image_size=None,
     augment=None,
     cache=True,
+    classes=None,
     seed=0,
 ):
     """scikit-learn's 1,797 8x8 handwritten digits (embedded: no download), 10 classes.
@@ -76,8 +77,11 @@ def digits(
         image_size: `[height, width]` to resize to, or `None` for the native 8x8.
         augment: augmentation keys (see `images.build_augmenter`), or `None`.
         cache: keep resized images in memory (only matters with `image_size`).
+        classes: the class names to keep (e.g. `["3"]`; labels follow this order), or
+            `None` for all: one class is for a generative model (`model=vae`).
         seed: split, shuffle and augmentation seed.
     """
+    classes = check_classes(classes, DIGIT_NAMES, data="digits")
     images.check_common(
         batch_size=batch_size, image_size=image_size, augment=augment, allow_native_size=True
     )
@@ -101,6 +105,7 @@ def digits(
         cache=cache,
         seed=seed,
         source="digits: scikit-learn 8x8 digits embedded in kerasrun",
+        classes=classes,
     )
 
 
@@ -112,6 +117,7 @@ def mnist(
     image_size=None,
     augment=None,
     cache=True,
+    classes=None,
     seed=0,
 ):
     """MNIST: 60,000 + 10,000 28x28 grey handwritten digits, 10 classes.
@@ -121,8 +127,9 @@ def mnist(
             Keras's file), or `None` for `keras.datasets.mnist.load_data()`.
         validation_split: fraction of the official training set for validation (seeded);
             the test set is the official one.
-        batch_size, image_size, augment, cache, seed: as for `digits`.
+        batch_size, image_size, augment, cache, classes, seed: as for `digits`.
     """
+    classes = check_classes(classes, DIGIT_NAMES, data="mnist")
     _check(batch_size, image_size, augment, validation_split)
     if path is None:
         hint = f"download {KERAS_DATASETS_URL}mnist.npz and set data.path=/path/to/mnist.npz"
@@ -130,7 +137,16 @@ def mnist(
     else:
         source, arrays = f"mnist: {path}", _load_npz(path)
     return _official(
-        arrays, DIGIT_NAMES, source, validation_split, batch_size, image_size, augment, cache, seed
+        arrays,
+        DIGIT_NAMES,
+        source,
+        validation_split,
+        batch_size,
+        image_size,
+        augment,
+        cache,
+        seed,
+        classes=classes,
     )
 
 
@@ -142,6 +158,7 @@ def fashion_mnist(
     image_size=None,
     augment=None,
     cache=True,
+    classes=None,
     seed=0,
 ):
     """Fashion-MNIST: 60,000 + 10,000 28x28 grey clothing images, 10 classes.
@@ -151,7 +168,9 @@ def fashion_mnist(
             Fashion-MNIST `.gz` files (`train-images-idx3-ubyte.gz`, ...), or `None` for
             `keras.datasets.fashion_mnist.load_data()`.
         validation_split, batch_size, image_size, augment, cache, seed: as for `mnist`.
+        classes: the class names to keep, e.g. `["Sneaker"]`, or `None`.
     """
+    classes = check_classes(classes, FASHION_NAMES, data="fashion_mnist")
     _check(batch_size, image_size, augment, validation_split)
     if path is None:
         hint = (
@@ -176,6 +195,7 @@ def fashion_mnist(
         augment,
         cache,
         seed,
+        classes=classes,
     )
 
 
@@ -187,6 +207,7 @@ def cifar10(
     image_size=None,
     augment=None,
     cache=True,
+    classes=None,
     seed=0,
 ):
     """CIFAR-10: 50,000 + 10,000 32x32 colour images, 10 classes.
@@ -196,7 +217,9 @@ def cifar10(
             `cifar-10-python.tar.gz` archive, or `None` for
             `keras.datasets.cifar10.load_data()`.
         validation_split, batch_size, image_size, augment, cache, seed: as for `mnist`.
+        classes: the class names to keep, e.g. `["frog"]` (the book's §8.5), or `None`.
     """
+    classes = check_classes(classes, CIFAR10_NAMES, data="cifar10")
     _check(batch_size, image_size, augment, validation_split)
     if path is None:
         hint = f"download {CIFAR10_URL} and set data.path=/path/to/cifar-10-python.tar.gz"
@@ -213,15 +236,17 @@ def cifar10(
         augment,
         cache,
         seed,
+        classes=classes,
     )
 
 
 def bundle_from_arrays(
-    splits, *, class_names, batch_size, image_size, augment, cache, seed, source
+    splits, *, class_names, batch_size, image_size, augment, cache, seed, source, classes=None
 ):
     """A `DataBundle` from `{"train": (x, y), "validation": (x, y), "test": (x, y)}`.
 
-    `x` is uint8 `(n, h, w, c)`; an empty or missing split becomes `None`.
+    `x` is uint8 `(n, h, w, c)`; an empty or missing split becomes `None`. `classes` (checked
+    names of `class_names`, or `None`) keeps only their examples, labelled in that order.
     """
     import tensorflow as tf
 
@@ -231,6 +256,8 @@ def bundle_from_arrays(
         batch_size=batch_size, image_size=image_size, augment=augment, allow_native_size=True
     )
     augmenter = images.build_augmenter(augment, seed)
+    if classes is not None:
+        splits, class_names = keep_classes(splits, class_names, classes)
     x_train = splits["train"][0]
     shape = (*(image_size or x_train.shape[1:3]), x_train.shape[3])
     resized = image_size is not None and tuple(image_size) != tuple(x_train.shape[1:3])
@@ -281,6 +308,42 @@ def bundle_from_arrays(
     )
 
 
+def check_classes(classes, class_names, *, data):
+    """`classes` as a list of names of `class_names` (numbers become names), or `None`.
+
+    Raises:
+        ConfigError: not a non-empty list of distinct names, or a name that is not a class.
+    """
+    if classes is None:
+        return None
+    ok = isinstance(classes, (list, tuple)) and classes
+    ok = ok and all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in classes)
+    names = [str(c) for c in classes] if ok else []
+    require(
+        ok and len(set(names)) == len(names),
+        "data.classes must be a list of distinct class names to keep, or null (all of them). "
+        f"Received: data.classes={classes!r}. Use e.g. data.classes=[{class_names[-1]}].",
+    )
+    unknown = [c for c in names if c not in class_names]
+    require(
+        not unknown,
+        f"data.classes must name classes of data={data}: {', '.join(class_names)}. "
+        f"Received: data.classes={names} ({', '.join(unknown)} is not one). Pick from that list.",
+    )
+    return names
+
+
+def keep_classes(splits, class_names, classes):
+    """`(splits, classes)`: only the examples of `classes`, relabelled 0.. in their order."""
+    new_label = np.full(len(class_names), -1)
+    new_label[[class_names.index(c) for c in classes]] = np.arange(len(classes))
+    kept = {}
+    for name, (x, y) in splits.items():
+        y = new_label[np.asarray(y).reshape(-1)]
+        kept[name] = (x[y >= 0], y[y >= 0])
+    return kept, list(classes)
+
+
 def _check(batch_size, image_size, augment, validation_split):
     """Checks the config before a download or a file read."""
     images.check_common(
@@ -290,7 +353,16 @@ def _check(batch_size, image_size, augment, validation_split):
 
 
 def _official(
-    arrays, class_names, source, validation_split, batch_size, image_size, augment, cache, seed
+    arrays,
+    class_names,
+    source,
+    validation_split,
+    batch_size,
+    image_size,
+    augment,
+    cache,
+    seed,
+    classes=None,
 ):
     """Official train/test arrays → a seeded validation split carved from train."""
     validation_split, _ = images.check_splits(validation_split)
@@ -314,6 +386,7 @@ def _official(
         cache=cache,
         seed=seed,
         source=source,
+        classes=classes,
     )
 
 

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from kerasrun.data import download, images
+from kerasrun.data.arrays import check_classes
 from kerasrun.errors import ConfigError, require
 
 CATS_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
@@ -36,6 +37,7 @@ def image_folder(
     augment=None,
     cache=True,
     on_bad_file="skip",
+    classes=None,
     seed=0,
 ):
     """Images in class sub-folders: `root/<class>/*.jpg`, or split folders of those.
@@ -70,6 +72,8 @@ def image_folder(
         augment: augmentation keys (see `images.build_augmenter`), or `None`.
         cache: keep decoded images in memory after the first epoch.
         on_bad_file: `"skip"` unreadable images, or `"error"` (stop at the first one).
+        classes: the class folders to keep (labels follow this order), or `None` for all;
+            one is enough for a generative model (`model=dcgan`): `root/frogs/` alone works.
         seed: split, shuffle and augmentation seed.
     """
     image_size = _check(batch_size, image_size, augment, on_bad_file)
@@ -84,18 +88,21 @@ def image_folder(
     given = {"train": root / "train", "test": root / "test"}
     given["validation"] = next((root / d for d in VALIDATION_DIRS if (root / d).is_dir()), None)
     top = root / "train" if given["train"].is_dir() else root
-    class_names = images.class_folders(top)
+    all_names = images.class_folders(top, minimum=1 if classes is not None else 2)
+    class_names = check_classes(classes, all_names, data="image_folder") or all_names
     paths, labels = images.list_class_folder(top, class_names, check=check)
     splits = {}
     for name in ("validation", "test"):
         folder = given[name]
         if folder is not None and folder.is_dir() and top != root:
-            names = images.class_folders(folder, key="data.root")
+            names = images.class_folders(
+                folder, key="data.root", minimum=1 if classes is not None else 2
+            )
             require(
-                names == class_names,
+                names == all_names,
                 f"The class folders of {folder} must be those of {top}. Received: "
                 f"data.root='{root}' with {name} classes {names} and train classes "
-                f"{class_names}. Rename or add folders so that both splits have the same classes.",
+                f"{all_names}. Rename or add folders so that both splits have the same classes.",
             )
             splits[name] = images.list_class_folder(folder, class_names, check=check)
     # Carve from train/ only the splits that have no folder of their own.

@@ -172,11 +172,12 @@ def shown(path):
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def class_folders(folder, *, key="data.root"):
+def class_folders(folder, *, key="data.root", minimum=2):
     """The sorted class sub-folder names of `folder` (like Keras: name order = label index).
 
     A classifier needs two classes: a single class folder (or none) is a `ConfigError`
-    naming `key` and the folders found. Hidden and metadata folders are not classes.
+    naming `key` and the folders found (`minimum=1`: one is enough, for a generative model
+    that keeps one class). Hidden and metadata folders are not classes.
     """
     folder = Path(folder)
     require(
@@ -194,11 +195,17 @@ def class_folders(folder, *, key="data.root"):
     )
     loose = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
     require(
-        len(names) >= 2,
-        f"{key} needs at least 2 class sub-folders (one per label). "
+        len(names) >= minimum,
+        f"{key} needs at least {minimum} class sub-folder{'s' if minimum > 1 else ''} "
+        "(one per label). "
         f"Received: {key}='{folder}' with {len(names)} ({', '.join(names) or 'none'})"
         + (f" and {len(loose)} images directly inside" if loose else "")
-        + f". Put each class's images in its own sub-folder, e.g. {folder}/cats, {folder}/dogs.",
+        + f". Put each class's images in its own sub-folder, e.g. {folder}/cats, {folder}/dogs."
+        + (
+            f" A generative model (model=dcgan or vae) trains on one: data.classes=[{names[0]}]."
+            if len(names) == 1
+            else ""
+        ),
     )
     return names
 

@@ -6,7 +6,15 @@ file as keyword arguments, and returns an uncompiled `keras.Model`.
 
 from kerasrun.config import call_builder, lookup
 from kerasrun.errors import ConfigError, require
-from kerasrun.models import classic, classic_blocks, convnets, dense, pretrained, sequence
+from kerasrun.models import (
+    classic,
+    classic_blocks,
+    convnets,
+    dense,
+    generative,
+    pretrained,
+    sequence,
+)
 
 MODELS = {
     "convnet": convnets.convnet,
@@ -35,7 +43,11 @@ MODELS = {
     "inception_small": classic_blocks.inception_small,
     "resnet_small": classic_blocks.resnet_small,
     "densenet_small": classic_blocks.densenet_small,
+    # The book's chapter 8: they learn the images, not the labels (Task("generative")).
+    "vae": generative.vae,
+    "dcgan": generative.dcgan,
 }
+GENERATIVE = ("vae", "dcgan")
 
 
 def build_model(name, *, input_shape, task, embeddings=None, **kwargs):
@@ -72,7 +84,9 @@ def load_model(path):
 
     try:
         return keras.models.load_model(
-            path, custom_objects=pretrained.custom_objects(), safe_mode=True
+            path,
+            custom_objects={**pretrained.custom_objects(), **generative.custom_objects()},
+            safe_mode=True,
         )
     except ValueError as e:
         if "safe_mode" not in str(e) and "unsafe" not in str(e):
@@ -85,4 +99,4 @@ def load_model(path):
         ) from None
 
 
-__all__ = ["MODELS", "build_model", "load_model"]
+__all__ = ["GENERATIVE", "MODELS", "build_model", "load_model"]
