@@ -251,3 +251,14 @@ def test_generative_task_has_no_loss_and_a_classifier_needs_two_classes():
         Task("multiclass", num_classes=1)
     with pytest.raises(ConfigError, match=r"Received: model.label_noise=1\.5"):
         dcgan(input_shape=(32, 32, 3), task=GENERATIVE, label_noise=1.5)
+
+
+def test_a_gan_whose_losses_become_nan_counts_as_diverged(tmp_path):
+    """A DCGAN logs d_loss and g_loss, no `loss`: train's divergence check reads them all."""
+    from kerasrun.train import _diverged_message, _first_non_finite
+
+    history = {"d_loss": [0.7, 0.6, float("nan")], "g_loss": [0.9, float("inf"), 1.0]}
+    assert _first_non_finite(history) == (2, "g_loss", float("inf"))
+    assert _first_non_finite({"d_loss": [0.7], "g_loss": [0.9], "val_loss": [float("nan")]}) is None
+    message = _diverged_message(history, tmp_path)
+    assert message.startswith("Training diverged: g_loss became inf in epoch 2;")

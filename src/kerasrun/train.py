@@ -300,7 +300,7 @@ def train(config, run_dir):
     # 6. Fine-tuning (the book's 5.3.2): unfreeze the top of the conv base, recompile with a
     # low learning rate, train on. initial_epoch keeps TensorBoard's curves continuous, also
     # when early stopping ended phase 1 early; a diverged (NaN) phase 1 ends the run.
-    diverged = not all(map(math.isfinite, history.get("loss", [])))
+    diverged = bool(_first_non_finite(history))
     if fine_tune["unfreeze_from"] and history and not diverged:
         trainable = unfreeze_from(model, fine_tune["unfreeze_from"])
         log.info(
@@ -318,7 +318,7 @@ def train(config, run_dir):
             start_epoch, start_epoch + fine_tune["fine_tune_epochs"], phase="fine-tune"
         )
         history = read_history(history_csv, {k: history.get(k, []) + v for k, v in more.items()})
-        diverged = not all(map(math.isfinite, history.get("loss", [])))
+        diverged = bool(_first_non_finite(history))
 
     # 7. Evaluate on the test split, save the model, summarise. A diverged model is
     # garbage: only its best checkpoint (before the NaN) is kept.
@@ -364,13 +364,27 @@ def _worker_config(config, run_dir):
     return move_paths(config, run_dir, own_dir), own_dir
 
 
+def _first_non_finite(history):
+    """`(epoch, key, value)` of the first NaN/inf training loss, or `None`. Every `*loss`
+    key counts: a GAN has no `loss`, but a `d_loss` and a `g_loss`."""
+    found = [
+        (epoch, key, value)
+        for key, values in history.items()
+        if key.endswith("loss") and not key.startswith("val_")
+        for epoch, value in enumerate(values, 1)
+        if not math.isfinite(value)
+    ]
+    return min(found, default=None)
+
+
 def _diverged_message(history, run_dir):
     """One line for a run whose loss became NaN/inf: where, and what was kept."""
-    epoch = next(i for i, v in enumerate(history["loss"], 1) if not math.isfinite(v))
+    epoch, key, value = _first_non_finite(history)
     best = run_dir / "checkpoints" / "best.keras"
     kept = f"the best model before it is {best}" if best.is_file() else "no model was saved"
+    loss = "the loss" if key == "loss" else key
     return (
-        f"Training diverged: the loss became {history['loss'][epoch - 1]} in epoch {epoch}; "
+        f"Training diverged: {loss} became {value} in epoch {epoch}; "
         f"{kept}. Lower optimizer.learning_rate (it is often too high) and train again."
     )
 
