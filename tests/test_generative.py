@@ -262,3 +262,19 @@ def test_a_gan_whose_losses_become_nan_counts_as_diverged(tmp_path):
     assert _first_non_finite({"d_loss": [0.7], "g_loss": [0.9], "val_loss": [float("nan")]}) is None
     message = _diverged_message(history, tmp_path)
     assert message.startswith("Training diverged: g_loss became inf in epoch 2;")
+
+
+def test_terminate_on_nan_stops_a_gan_whose_g_loss_is_nan():
+    """kerasrun's TerminateOnNaN (callbacks=terminate_on_nan) reads every training loss."""
+    import keras
+
+    from kerasrun.checkpoints import TerminateOnNaN
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    stopper = TerminateOnNaN()
+    stopper.set_model(model)
+    model.stop_training = False
+    stopper.on_batch_end(0, {"d_loss": 0.7, "g_loss": 0.9, "val_loss": float("nan")})
+    assert not model.stop_training  # a validation loss is not the batch's
+    stopper.on_batch_end(1, {"d_loss": 0.7, "g_loss": float("nan")})
+    assert model.stop_training

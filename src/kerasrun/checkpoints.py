@@ -8,7 +8,8 @@ place, then its epoch number: a kill during the write leaves a truncated file, a
 between the two writes pairs epoch N's weights with epoch N-1's number. Here each backup
 gets a new file name, and `state.json` (written under a temporary name, then renamed)
 points at it: whatever the moment of a kill, the state names complete weights and the
-epoch they end.
+epoch they end. Keras's `TerminateOnNaN` watches `loss` only: here every training loss
+(a GAN logs `d_loss` and `g_loss`, and no `loss`).
 
 Imported by `train` after TensorFlow (its classes subclass Keras's).
 """
@@ -28,6 +29,18 @@ from kerasrun.results import write_json
 log = logging.getLogger(__name__)
 
 STATE = "state.json"
+
+
+class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras's `TerminateOnNaN`, watching every training `*loss` of the batch's logs, not
+    only `loss`: a DCGAN whose `g_loss` becomes NaN stops too. Same arguments as Keras's."""
+
+    def on_batch_end(self, batch, logs=None):
+        for key, value in (logs or {}).items():
+            training = key.endswith("loss") and not key.startswith("val_")
+            if training and not math.isfinite(float(value)):
+                super().on_batch_end(batch, {"loss": value})
+                return
 
 
 def read_state(backup_dir):
