@@ -9,6 +9,18 @@ from pathlib import Path
 TRAIN = str(Path(sys.executable).with_name("train"))
 
 
+def tiny_vgg16_finetune(root):
+    """The book's 5.3.2 recipe, made tiny: random weights, 32x32 images of the folder `root`."""
+    return [
+        "model=vgg16_finetune",
+        "model.weights=null",
+        "data=cats_dogs",
+        f"data.root={root}",
+        "data.image_size=[32,32]",
+        "data.batch_size=8",
+    ]
+
+
 def run_train(*overrides, cwd, timeout=600, env=None):
     """`train <overrides>` in `cwd` (its outputs/ go there); returns the CompletedProcess."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}

@@ -2,7 +2,15 @@
 
 import pytest
 
-from cli import help_output, hparams, only_run_dir, read_metrics, run_train, scalars
+from cli import (
+    help_output,
+    hparams,
+    only_run_dir,
+    read_metrics,
+    run_train,
+    scalars,
+    tiny_vgg16_finetune,
+)
 from conftest import CATS_AND_DOGS, make_class_folder
 
 FAST = ["trainer.epochs=2"]
@@ -133,12 +141,7 @@ def test_vgg16_finetune_runs_both_phases_as_one_curve(tmp_path, cats_dogs_filter
     # Early stopping that must fire after epoch 2 of phase 1 (no val_loss gain of 10):
     # phase 2 still runs, and its epochs follow on from where phase 1 stopped.
     result = run_train(
-        "model=vgg16_finetune",
-        "model.weights=null",
-        "data=cats_dogs",
-        f"data.root={cats_dogs_filtered}",
-        "data.image_size=[32,32]",
-        "data.batch_size=8",
+        *tiny_vgg16_finetune(cats_dogs_filtered),
         "trainer.epochs=4",
         "model.fine_tune_epochs=1",
         "callbacks=[model_checkpoint,early_stopping]",

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli import TRAIN, read_metrics, run_train, scalars
+from cli import TRAIN, read_metrics, run_train, scalars, tiny_vgg16_finetune
 
 # A run of 6 epochs of 80 batches (~1 s each here) of the embedded digits.
 DIGITS = ("trainer.epochs=6", "trainer.steps_per_epoch=80")
@@ -185,12 +185,7 @@ def test_sigterm_saves_a_backup_mid_epoch_and_says_how_to_continue(tmp_path):
 )
 def test_a_fine_tuning_run_resumes_in_the_right_phase(tmp_path, cats_dogs_filtered, text, delay):
     overrides = (
-        "model=vgg16_finetune",
-        "model.weights=null",
-        "data=cats_dogs",
-        f"data.root={cats_dogs_filtered}",
-        "data.image_size=[32,32]",
-        "data.batch_size=8",
+        *tiny_vgg16_finetune(cats_dogs_filtered),
         "trainer.epochs=3",
         "model.fine_tune_epochs=2",
     )
