@@ -40,6 +40,7 @@ RESULTS = REPO / "docs" / "performance.json"  # rows per section, so `--only` ke
 # Training benchmark: the book's 150x150 convnet, batch 32, an epoch of the book's size (one
 # pass over the 2,000 training images); epoch 1 is warm-up (tracing, filling the cache).
 TRAIN_EPOCHS, TRAIN_STEPS, VALIDATION_STEPS, BATCH = 3, 62, 4, 32
+PIPELINE_ROUNDS = 5
 
 
 def median(values):
@@ -118,9 +119,13 @@ def pipeline_section(args):
     for path in sorted(root.rglob("*.jpg")):  # warm the OS page cache: decode, not disk
         path.read_bytes()
     results = {}
+    # The best pass of each variant, over 5 rounds or more: on this machine a pass lands, at
+    # random, either near 1,570 images/s whatever the pipeline or at the pipeline's own speed
+    # (docs/performance.md); a median of a few passes measures which level it hit.
+    rounds = max(args.rounds, PIPELINE_ROUNDS)
     for size in ((150, 150), (64, 64)):
-        rates = pipeline_rates(root, size, args.rounds, options=size == (150, 150))
-        results[size] = {n: {k: median(v) for k, v in r.items()} for n, r in rates.items()}
+        rates = pipeline_rates(root, size, rounds, options=size == (150, 150))
+        results[size] = {n: {k: max(v) for k, v in r.items()} for n, r in rates.items()}
         print(size, results[size], flush=True)
     big, small = results[(150, 150)], results[(64, 64)]
     return [
@@ -409,6 +414,7 @@ def write_page(sections, args):
             root=args.root,
             steps=TRAIN_STEPS,
             batch=BATCH,
+            pipeline_rounds=max(args.rounds, PIPELINE_ROUNDS),
         )
     )
     print(f"Wrote {OUT} and {RESULTS}")
@@ -436,7 +442,9 @@ How each row is measured:
 
 - **Pipeline**: one full pass over `{root}/train` (2,000 JPEGs, about 500x375) in batches of
   32, images/s; each variant is rebuilt every round (so every round has a first epoch), one
-  pass of each per round, {rounds} rounds, medians; later epochs = 2 more passes per round.
+  pass of each per round, at least {pipeline_rounds} rounds, the best pass of each (a pass
+  on this machine runs either at the pipeline's speed or, at random, near 1,570 images/s
+  whatever the pipeline: the notes below); later epochs = 2 more passes per round.
   Files are read once beforehand (OS page cache): first epochs measure decoding, not the
   disk. The file check `train` runs once before training (`FileCheck`, about 0.3 ms per
   file) is not in these rows, nor is reading the JPEG headers for the decode ratio when the
