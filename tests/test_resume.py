@@ -91,6 +91,26 @@ def uninterrupted(tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_sigterm_during_kfold_saves_the_fold_and_resume_finishes_the_folds(tmp_path):
+    folds = ("trainer.kfold=2", "trainer.epochs=2", "trainer.steps_per_epoch=400")
+    folds += ("trainer.final_epochs=null",)
+    run_dir, code = kill_at(tmp_path, folds, "fold 2/2 Epoch 1/2", delay=1.0, signum=signal.SIGTERM)
+
+    assert code == 128 + signal.SIGTERM
+    assert read_metrics(run_dir)["status"] == "interrupted"
+    assert read_metrics(run_dir / "folds" / "fold_1")["status"] == "finished"
+    state = json.loads((run_dir / "folds" / "fold_2" / "backup" / "state.json").read_text())
+    assert state["epoch"] == 1 and state["batch"] > 0  # fold 2, part of its epoch 2
+
+    result = run_train(f"resume={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "fold 1/2 Epoch" not in result.stdout  # finished before the signal: not redone
+    metrics = read_metrics(run_dir)
+    assert metrics["status"] == "finished" and len(metrics["kfold"]["folds"]) == 2
+    assert not (run_dir / "folds" / "fold_2" / "backup").exists()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "text, delay",
     [

@@ -102,8 +102,12 @@ def _fit_fold(
     epochs,
     progress,
 ):
-    """Trains one fold (from its backup, if a kill interrupted it); returns its history."""
-    from kerasrun.checkpoints import BackupAndRestore, prune_logs, read_state
+    """Trains one fold (from its backup, if a kill interrupted it); returns its history.
+
+    SIGTERM or Ctrl-C: the fold's backup is saved after the current batch and `Preempted`
+    stops the run, as in `train` (`train resume=<run>` continues this fold).
+    """
+    from kerasrun.checkpoints import BackupAndRestore, StopOnSignal, prune_logs, read_state
     from kerasrun.progress import EpochProgress
 
     backup = next((c for c in callbacks if isinstance(c, BackupAndRestore)), None)
@@ -114,13 +118,16 @@ def _fit_fold(
         history_csv=history_csv,
     )
     steps = fit["steps_per_epoch"]
-    history = model.fit(
-        train_dataset.repeat() if steps else train_dataset,
-        validation_data=validation_dataset,
-        epochs=epochs,
-        **fit,
-        callbacks=callbacks + [EpochProgress(epochs, **progress)],
-    ).history
+    stopper = StopOnSignal(backup)
+    with stopper:
+        history = model.fit(
+            train_dataset.repeat() if steps else train_dataset,
+            validation_data=validation_dataset,
+            epochs=epochs,
+            **fit,
+            callbacks=callbacks + [stopper, EpochProgress(epochs, **progress)],
+        ).history
+    stopper.check()  # a signal during the last epoch's end
     if backup:
         shutil.rmtree(backup.backup_dir, ignore_errors=True)
     return read_history(history_csv, history)
