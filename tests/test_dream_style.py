@@ -116,7 +116,10 @@ def test_style_transfer_lowers_the_loss_at_the_content_size(visualize_config, tm
     [
         (["kind=deepdream"], "kind=deepdream needs an image"),
         (["kind=style_transfer", "image=p.jpg"], "kind=style_transfer needs a style_image"),
-        (["kind=deepdream", "image=p.jpg", "backbone=AlexNet"], "backbone must be one of VGG16"),
+        (
+            ["kind=deepdream", "image=p.jpg", "backbone=AlexNet"],
+            "Unknown backbone. Available: VGG16",
+        ),
         (["kind=deepdream", "image=p.jpg", "layers=[mixed3]"], "layers must map layer names"),
         (["kind=deepdream", "image=p.jpg", "octaves=4"], "shrink the 90x90 image to 32x32"),
         (["kind=deepdream", "image=p.jpg", "weights=no.h5"], "`weights` must be 'imagenet'"),

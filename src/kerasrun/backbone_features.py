@@ -23,16 +23,14 @@ OUTPUT_ROOT = Path("outputs") / "visualize"
 
 def check_backbone(backbone):
     """The `BACKBONES` key for `backbone` (case-insensitive); else a `ConfigError` listing them."""
-    from kerasrun.models.pretrained import BACKBONES
+    from kerasrun.models.pretrained import backbone_key
 
-    by_lower = {name.lower(): name for name in BACKBONES}
-    key = by_lower.get(str(backbone).lower())
-    require(
-        key is not None,
-        f"backbone must be one of {', '.join(BACKBONES)}. Received: backbone={backbone}. "
-        "Pick one of these names (DeepDream: InceptionV3, style transfer: VGG19, as the book).",
+    return backbone_key(
+        backbone,
+        key="backbone",
+        hint="Pick one of these names (the book's: InceptionV3 for DeepDream, VGG19 for style "
+        "transfer).",
     )
-    return key
 
 
 def check_weights(weights):

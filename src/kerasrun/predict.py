@@ -501,15 +501,9 @@ def imagenet_class_names():
 
 
 def _check_backbone(backbone, weights):
-    from kerasrun.models.pretrained import BACKBONES
+    from kerasrun.models.pretrained import backbone_key
 
-    by_lower = {name.lower(): name for name in BACKBONES}
-    key = by_lower.get(str(backbone).lower())
-    require(
-        key is not None,
-        f"Unknown backbone. Available: {', '.join(BACKBONES)}. Received: backbone={backbone!r}."
-        " Pick one of these names.",
-    )
+    key = backbone_key(backbone, key="backbone")
     if weights != "imagenet":
         path = Path(os.path.expanduser(str(weights)))
         require(

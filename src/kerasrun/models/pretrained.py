@@ -175,6 +175,23 @@ def unfreeze_from(model, layer_name):
     return len(model.trainable_weights)
 
 
+def backbone_key(backbone, *, key="model.backbone", hint="Pick one of these names."):
+    """The `BACKBONES` name of `backbone`, whatever its case (`resnet50` is `ResNet50`).
+
+    Raises:
+        ConfigError: an unknown name, listing the known ones; `key` is the config key it came
+            from (`model.backbone`, or `backbone` for predict and visualize).
+    """
+    by_lower = {name.lower(): name for name in BACKBONES}
+    found = by_lower.get(str(backbone).lower())
+    require(
+        found is not None,
+        f"Unknown backbone. Available: {', '.join(BACKBONES)}. "
+        f"Received: {key}={backbone!r}. {hint}",
+    )
+    return found
+
+
 def pretrained(
     *,
     input_shape,
@@ -200,13 +217,7 @@ def pretrained(
     import keras
     from keras import layers
 
-    by_lower = {name.lower(): name for name in BACKBONES}
-    key = by_lower.get(str(backbone).lower())
-    require(
-        key is not None,
-        f"Unknown backbone. Available: {', '.join(BACKBONES)}. "
-        f"Received: model.backbone={backbone!r}. Pick one of these names.",
-    )
+    key = backbone_key(backbone)
     spec = BACKBONES[key]
     height, width, channels = (int(d) for d in input_shape)
     require(
