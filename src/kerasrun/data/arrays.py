@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasrun.data import images
+from kerasrun.data.augment import build_augmenter
 from kerasrun.errors import ConfigError, require
 
 DIGITS_FILE = Path(__file__).resolve().parent / "digits.npz"
@@ -75,7 +76,7 @@ def digits(
         test_split: fraction of the images for the test.
         batch_size: examples per batch.
         image_size: `[height, width]` to resize to, or `None` for the native 8x8.
-        augment: augmentation keys (see `images.build_augmenter`), or `None`.
+        augment: augmentation keys (see `kerasrun.data.augment`), or `None`.
         cache: keep resized images in memory (only matters with `image_size`).
         classes: the class names to keep (e.g. `["3"]`; labels follow this order), or
             `None` for all: one class is for a generative model (`model=vae`).
@@ -255,7 +256,7 @@ def bundle_from_arrays(
     image_size = images.check_common(
         batch_size=batch_size, image_size=image_size, augment=augment, allow_native_size=True
     )
-    augmenter = images.build_augmenter(augment, seed)
+    augmenter = build_augmenter(augment)
     if classes is not None:
         splits, class_names = keep_classes(splits, class_names, classes)
     x_train = splits["train"][0]

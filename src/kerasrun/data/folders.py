@@ -69,7 +69,7 @@ def image_folder(
         batch_size: examples per batch.
         validation_split: fraction carved out for validation when there is no validation/.
         test_split: fraction carved out for the test when there is no test/.
-        augment: augmentation keys (see `images.build_augmenter`), or `None`.
+        augment: augmentation keys (see `kerasrun.data.augment`), or `None`.
         cache: keep decoded images in memory after the first epoch.
         on_bad_file: `"skip"` unreadable images, or `"error"` (stop at the first one).
         classes: the class folders to keep (labels follow this order), or `None` for all;

@@ -20,19 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasrun.data.augment import augment_batches, build_augmenter, check_augment
 from kerasrun.errors import ConfigError, require
 
 log = logging.getLogger("kerasrun")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
-# The book's ImageDataGenerator settings (5.2.5) in these keys:
-#   augment: {rotation: 0.111, translation: 0.2, shear: 0.2, zoom: 0.2, flip: horizontal}
-# rotation is a fraction of a full turn (40° / 360° = 0.111), as RandomRotation's factor.
-# The book's shear_range=0.2 was an angle in radians (Keras 2.0; degrees since the end of 2017,
-# keras-team/keras#8868); RandomShear's factor is the shift as a fraction of the image, i.e.
-# tan(angle), and tan(0.2) = 0.203, so `shear: 0.2` is the book's shear.
-AUGMENT_KEYS = ("flip", "rotation", "zoom", "translation", "shear", "contrast")
 ON_BAD_FILE = ("skip", "error")
 # Folders of metadata, never of images: macOS zip archives (`__MACOSX/._cat.jpg`) and
 # Synology thumbnails (`@eaDir/cat.jpg/SYNOPHOTO_THUMB_XL.jpg`).
@@ -366,85 +359,11 @@ def decode_with_pillow(path, height, width):
         return np.asarray(image.convert("RGB"))
 
 
-def check_augment(augment):
-    """The active augmentation keys of `augment` as a dict (empty = off), or a `ConfigError`.
-
-    Keys (all optional, 0/null = that layer off): `flip` (one of `FLIP_MODES`), `rotation`
-    (fraction of a full turn), `zoom`, `translation` and `shear` (a fraction, or
-    [height, width] / [x, y] fractions), `contrast` (a fraction).
-    """
-    if not augment:
-        return {}
-    require(
-        isinstance(augment, dict),
-        f"data.augment must be a mapping of {', '.join(AUGMENT_KEYS)} (or null for none). "
-        f"Received: data.augment={augment!r}. Set e.g. data.augment.flip=horizontal.",
-    )
-    for key, value in augment.items():
-        require(
-            key in AUGMENT_KEYS,
-            f"Unknown augmentation data.augment.{key}. Allowed keys: {', '.join(AUGMENT_KEYS)}. "
-            f"Received: data.augment.{key}={value!r}. Fix the spelling or remove it.",
-        )
-        if key == "flip":
-            require(
-                value in (*FLIP_MODES, None, False),
-                f"data.augment.flip must be one of {', '.join(FLIP_MODES)} or null. "
-                f"Received: data.augment.flip={value!r}. Set e.g. data.augment.flip=horizontal.",
-            )
-        else:
-            _check_factor(value, key, pair=key in ("translation", "shear"))
-    return {k: v for k, v in augment.items() if v not in (None, False, 0, [0, 0], (0, 0))}
-
-
-def build_augmenter(augment, seed):
-    """A `keras.layers.Pipeline` of random layers from the `augment` dict, or `None` (off)."""
-    augment = check_augment(augment)
-    if not augment:
-        return None
-    import keras
-
-    def pair_of(value):
-        return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
-
-    # "nearest" fill, as the book's ImageDataGenerator(fill_mode="nearest"). Each layer gets
-    # its own seed so that, e.g., the flip decision and the rotation angle are independent.
-    # dtype float32: under a mixed_float16 policy the layers would return float16 images.
-    fill = {"fill_mode": "nearest", "dtype": "float32"}
-    makers = {
-        "flip": lambda v, s: keras.layers.RandomFlip(v, seed=s, dtype="float32"),
-        "rotation": lambda v, s: keras.layers.RandomRotation(v, **fill, seed=s),
-        "zoom": lambda v, s: keras.layers.RandomZoom(v, **fill, seed=s),
-        "translation": lambda v, s: keras.layers.RandomTranslation(*pair_of(v), **fill, seed=s),
-        "shear": lambda v, s: keras.layers.RandomShear(*pair_of(v), **fill, seed=s),
-        "contrast": lambda v, s: keras.layers.RandomContrast(
-            v, value_range=(0, 255), seed=s, dtype="float32"
-        ),
-    }
-    layers = [makers[k](augment[k], seed + i) for i, k in enumerate(AUGMENT_KEYS) if k in augment]
-    return keras.layers.Pipeline(layers, name="augmentation")
-
-
 def check_common(*, batch_size, image_size, augment, allow_native_size=False):
     """Checks the keys every image builder shares, before anything is loaded."""
     check_batch_size(batch_size)
     check_augment(augment)
     return check_image_size(image_size, allow_none=allow_native_size)
-
-
-def _check_factor(value, key, pair):
-    def ok(v):
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
-
-    valid = value is None or ok(value)
-    if pair and isinstance(value, (list, tuple)):
-        valid = len(value) == 2 and all(ok(v) for v in value)
-    shape = "a fraction in [0, 1] or a [height, width] pair" if pair else "a fraction in [0, 1]"
-    require(
-        valid,
-        f"data.augment.{key} must be {shape}. Received: data.augment.{key}={value!r}. "
-        f"Set e.g. data.augment.{key}=0.2.",
-    )
 
 
 JPEG_RATIOS = (8, 4, 2)  # the scales libjpeg decodes at (1/8, 1/4, 1/2), largest first
@@ -577,7 +496,7 @@ def finish(
         ds: unbatched `(uint8 image, int32 label)` pairs.
         batch_size: examples per batch.
         training: shuffle (reshuffled each epoch) and augment; off for validation and test.
-        augmenter: a layer from `build_augmenter()`, or `None`.
+        augmenter: an `augment.Augmentation` (`build_augmenter()`), or `None`.
         cache: keep the decoded uint8 images in memory after the first epoch (`True`), or
             in files in this directory (a path: `data.cache=disk`, see `disk_cache`).
         seed: the shuffle seed.
@@ -599,13 +518,7 @@ def finish(
 
     ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
     if training and augmenter is not None:
-
-        def augment(images, labels):
-            return augmenter(images, training=True), labels
-
-        # Sequential on purpose: the random layers draw from one seed generator, and
-        # parallel calls would draw in a different order every run (not reproducible).
-        ds = ds.map(augment)
+        ds = augment_batches(ds, augmenter, seed)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -663,7 +576,7 @@ def bundle_from_files(
         f"No readable training image is left: {len(check.bad_files)} files were skipped as "
         f"unreadable (first: {first}). Received: {source}. Replace or remove those files.",
     )
-    augmenter = build_augmenter(augment, seed)
+    augmenter = build_augmenter(augment)
     datasets, sizes = {}, {}
     for name in ("train", "validation", "test"):
         paths, labels = splits.get(name) or ([], [])
