@@ -456,6 +456,9 @@ def write_page(sections, args):
         f"{s['load']} (`{s['command']}`)"
         for name, s in stored.items()
     )
+    # Notes written by hand below the generated part are kept.
+    old = OUT.read_text() if OUT.exists() else ""
+    notes = old[old.index(NOTES) :] if NOTES in old else ""
     OUT.write_text(
         TEMPLATE.format(
             table="\n".join(table),
@@ -470,6 +473,7 @@ def write_page(sections, args):
             batch=BATCH,
             pipeline_rounds=max(args.rounds, PIPELINE_ROUNDS),
         )
+        + (f"\n{notes}" if notes else "")
     )
     print(f"Wrote {OUT} and {RESULTS}")
 
@@ -483,6 +487,7 @@ def command_line(args, name):
     return command + (" --diagnose" if args.diagnose and name == "training" else "")
 
 
+NOTES = "## Notes on these runs"
 TEMPLATE = """\
 # Performance
 
@@ -496,7 +501,8 @@ How each row is measured:
 
 - **Pipeline**: one full pass over `{root}/train` (2,000 JPEGs, about 500x375) in batches of
   32, images/s; each variant is rebuilt every round (so every round has a first epoch), one
-  pass of each per round, at least {pipeline_rounds} rounds, the median pass of each; later
+  pass of each per round, at least {pipeline_rounds} rounds, the median pass of each (a
+  ratio: the median of the rounds' ratios, its two sides measured one after the other); later
   epochs = 2 more passes per round. A pass is timed from `iter()` to its last batch: deleting
   a tf.data iterator can wait up to about 0.6 s for its autotuning thread, at random, which
   `model.fit` does not wait for between epochs (it put half the passes of the previous

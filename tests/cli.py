@@ -30,12 +30,13 @@ def run_train(*overrides, cwd, timeout=600, env=None):
 
 
 def one_error_line(result):
-    """The single `Error:` line of a failed `train` run (exit code 2, no traceback)."""
+    """The single `Error:` line of a failed `train` run (exit code 2, no traceback, stderr)."""
     output = result.stdout + result.stderr
     assert result.returncode == 2, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
     errors = [line for line in output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, output[-3000:]
+    assert errors[0] in result.stderr.splitlines(), "the Error: line is not on stderr"
     return errors[0]
 
 

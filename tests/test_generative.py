@@ -6,6 +6,9 @@ Real Keras models on tiny real images; two real `train` runs (digits VAE, one-fo
 
 import io
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -162,6 +165,21 @@ def test_train_vae_on_digits_logs_the_latent_grid_each_epoch(tmp_path):
     results = evaluate(str(run), split="test", checkpoint="last")
     assert results["loss"] == pytest.approx(metrics["test_loss"], rel=0.02)  # z is sampled
     assert "confusion_matrix" not in results
+    # `predict` and `visualize` have no labels to show for it: one line that says where its
+    # images are, before the model is loaded.
+    Image.new("L", (8, 8)).save(tmp_path / "digit.png")
+    for command in (
+        ["predict", f"run={run}", f"inputs=[{tmp_path / 'digit.png'}]"],
+        ["visualize", "kind=filters", f"run={run}"],
+    ):
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name(command[0])), *command[1:]],
+            capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stdout + result.stderr
+        (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+        assert "model=vae run, which generates images" in error and str(run / "samples") in error
+        assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_train_dcgan_on_one_image_folder(tmp_path):

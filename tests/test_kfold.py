@@ -115,8 +115,8 @@ def test_kfold_without_final_epochs_keeps_only_the_scores(tmp_path):
 def test_bad_kfold_settings_are_one_line_before_training(tmp_path, overrides, expected):
     result = run_train(*overrides, cwd=tmp_path)
     assert result.returncode == 2
-    errors = [line for line in result.stdout.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and expected in errors[0], result.stdout[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -129,6 +129,6 @@ def test_time_series_are_not_folded(tmp_path):
         "experiment=jena_dense", f"data.path={csv_path}", *SMALL, "trainer.kfold=3", cwd=tmp_path
     )
     assert result.returncode == 2
-    errors = [line for line in result.stdout.splitlines() if line.startswith("Error:")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "trainer.kfold" in errors[0] and "data=jena_climate" in errors[0]
     assert "Traceback" not in result.stdout + result.stderr

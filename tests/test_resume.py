@@ -269,8 +269,8 @@ def test_a_diverging_run_fails_with_one_line_and_keeps_its_best_checkpoint(tmp_p
         cwd=tmp_path,
     )
     assert result.returncode == 1
-    errors = [line for line in result.stdout.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "Training diverged: the loss became" in errors[0], result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Training diverged: the loss became" in errors[0], result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     (run_dir,) = (tmp_path / "outputs" / "runs").iterdir()
     metrics = read_metrics(run_dir)

@@ -12,10 +12,15 @@ from rich.table import Table
 from rich.tree import Tree
 
 console = Console(highlight=False)
+# Errors go to stderr, as Hydra's own (`hydra_errors`): `train ... > log.txt` still shows them.
+error_console = Console(stderr=True, highlight=False)
 
 
 class ConsoleHandler(logging.Handler):
-    """A logging handler that prints the bare message; warnings and errors are marked."""
+    """A logging handler that prints the bare message; warnings and errors are marked.
+
+    Errors go to stderr, everything else to stdout.
+    """
 
     STYLES = {logging.WARNING: "yellow", logging.ERROR: "bold red", logging.CRITICAL: "bold red"}
 
@@ -24,9 +29,8 @@ class ConsoleHandler(logging.Handler):
             message = record.getMessage()
             if record.levelno >= logging.WARNING:
                 message = f"{record.levelname.capitalize()}: {message}"
-            console.print(
-                message, style=self.STYLES.get(record.levelno), markup=False, soft_wrap=True
-            )
+            out = error_console if record.levelno >= logging.ERROR else console
+            out.print(message, style=self.STYLES.get(record.levelno), markup=False, soft_wrap=True)
         except Exception:  # a broken console must never kill a run
             self.handleError(record)
 

@@ -35,7 +35,13 @@ from kerasrun import runtime
 from kerasrun.config import conf_dir, plain
 from kerasrun.errors import ConfigError, require
 from kerasrun.hydra_errors import one_line_errors
-from kerasrun.rundir import exit_on_user_error, image_files, load_images, open_run
+from kerasrun.rundir import (
+    exit_on_user_error,
+    image_files,
+    load_images,
+    open_run,
+    require_classifier,
+)
 
 log = logging.getLogger("kerasrun")
 
@@ -201,6 +207,7 @@ def prepare(options):
     if options["backbone"] is not None:
         return imagenet_predictor(options)
     run = open_run(options["run"], options["checkpoint"])
+    require_classifier(run, "predict")
     info = run.config.get("data_info")
     data_name = (run.config.get("data") or {}).get("name")
     require(

@@ -79,6 +79,24 @@ class Run:
         return build_data(name, seed=self.config.get("seed", 0), **data_cfg)
 
 
+def require_classifier(run, command):
+    """A `ConfigError` if `run` trained a generative model (`vae`, `dcgan`): no labels to give.
+
+    Args:
+        run: an opened run (`open_run`).
+        command: the command asking, for the message (`"predict"`).
+    """
+    from kerasrun.models import GENERATIVE
+
+    name = (run.config.get("model") or {}).get("name")
+    require(
+        name not in GENERATIVE,
+        f"{command} needs the run of a model that predicts labels. Received: run='{run.path}', "
+        f"a model={name} run, which generates images: they are in {run.path / 'samples'} and "
+        f"in TensorBoard's Images tab. Use `evaluate run={run.path}` for its losses.",
+    )
+
+
 def open_run(path, checkpoint="best"):
     """Opens the run directory `path`; checks its config before anything is built from it.
 

@@ -37,7 +37,7 @@ import hydra
 from kerasrun.config import conf_dir, plain
 from kerasrun.errors import ConfigError, require
 from kerasrun.hydra_errors import one_line_errors
-from kerasrun.rundir import exit_on_user_error, load_images, open_run
+from kerasrun.rundir import exit_on_user_error, load_images, open_run, require_classifier
 
 log = logging.getLogger("kerasrun")
 
@@ -73,6 +73,7 @@ def main(cfg):
     options = check_options(kind, config)
     frames = check_frames(kind, config)
     run = open_run(config["run"], config["checkpoint"])
+    require_classifier(run, f"visualize kind={kind}")
     input_shape = image_input_shape(run)
     if kind == "gradcam" and run.class_names:  # else checked once the model is loaded
         check_class_index(options["class_index"], len(run.class_names))
