@@ -23,8 +23,8 @@ from kerasrun.evaluate import evaluate
 from kerasrun.image_samples import dcgan_generated, latent_grid_points, vae_latent_grid
 from kerasrun.models import build_model, load_model
 from kerasrun.models.generative import dcgan, vae
+from kerasrun.pictures import GRID_MARGIN
 from kerasrun.tasks import Task
-from kerasrun.visualize import GRID_MARGIN
 
 GENERATIVE = Task("generative")
 TINY_GAN = dict(generator_filters=8, discriminator_filters=8)  # the book's layers, narrower

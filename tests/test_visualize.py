@@ -256,7 +256,7 @@ def test_gradcam_finds_the_last_conv_inside_a_pretrained_backbone(tmp_path):
 
 
 def test_grids_and_colormaps():
-    from kerasrun.visualize import JET, channel_grid, colorize, tile
+    from kerasrun.pictures import JET, channel_grid, colorize, tile
 
     grid = channel_grid(np.random.default_rng(0).random((5, 7, 20)))
     assert grid.shape == (*grid_size(20, 5, 7), 3)

@@ -76,7 +76,7 @@ def deepdream(
     import tensorflow as tf
 
     from kerasrun import backbone_features as bf
-    from kerasrun.visualize import save_png
+    from kerasrun.pictures import save_png
 
     pixels = bf.read_photo(image, height)
     shapes = check_sizes(pixels.shape[:2], octaves, octave_scale, bf.min_size(backbone))

@@ -88,15 +88,9 @@ def gradcam_frames(model, run, folder, input_shape, out_dir, *, layer, class_ind
     from PIL import Image
 
     from kerasrun.data.images import inspect_image
+    from kerasrun.pictures import overlay_heatmap, save_png
     from kerasrun.rundir import load_images
-    from kerasrun.visualize import (
-        check_class_index,
-        choose_layers,
-        feature_model,
-        grad_cams,
-        overlay_heatmap,
-        save_png,
-    )
+    from kerasrun.visualize import check_class_index, choose_layers, feature_model, grad_cams
 
     files = frame_files(folder)
     readable, skipped = [], []

@@ -41,7 +41,7 @@ def vae_latent_grid(model, grid_size=15):
     """
     import numpy as np
 
-    from kerasrun.visualize import tile
+    from kerasrun.pictures import tile
 
     points = latent_grid_points(grid_size)
     z = np.zeros((len(points), model.latent_dim), "float32")
@@ -55,7 +55,7 @@ def dcgan_generated(model, z):
     """The generator's images of the latent points `z`, tiled: uint8 `(rows*h, cols*w, c)`."""
     import numpy as np
 
-    from kerasrun.visualize import tile
+    from kerasrun.pictures import tile
 
     generated = np.asarray(model.generator(z, training=False))  # in [-1, 1] (tanh)
     images = np.clip(np.round((generated + 1) * 127.5), 0, 255).astype("uint8")
@@ -151,7 +151,7 @@ def _callback_class():
                 return
             import tensorflow as tf
 
-            from kerasrun.visualize import save_png
+            from kerasrun.pictures import save_png
 
             image = self.make(self.model)
             with self.writer.as_default():

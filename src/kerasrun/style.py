@@ -128,7 +128,7 @@ def style_transfer(
     from scipy.optimize import minimize
 
     from kerasrun import backbone_features as bf
-    from kerasrun.visualize import save_png
+    from kerasrun.pictures import save_png
 
     content = bf.read_photo(image, height)[None]
     h, w = check_size(content.shape[1:3], backbone, height)
