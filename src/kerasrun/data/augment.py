@@ -179,6 +179,7 @@ class Augmentation:
 
     @property
     def geometric(self):
+        """Whether any transform moves pixels (else only the contrast changes)."""
         return bool(self.flip or self.rotation or self.zoom or any(self.translation + self.shear))
 
     def __call__(self, images, seed):
@@ -191,7 +192,11 @@ class Augmentation:
         if self.geometric:
             transform = tf.reshape(self.matrices(values, shape[1], shape[2]), (-1, 9))[:, :8]
             images = keras.ops.image.affine_transform(
-                images, transform, interpolation="bilinear", fill_mode="nearest"
+                images,
+                transform,
+                interpolation="bilinear",
+                fill_mode="nearest",
+                data_format="channels_last",  # the pipeline's, whatever keras.json says
             )
         if self.contrast:  # as RandomContrast: around each image's mean, per channel
             mean = tf.reduce_mean(images, axis=(1, 2), keepdims=True)
