@@ -103,5 +103,5 @@ def test_last_value_needs_the_target_feature(tmp_path):
         "experiment=jena_naive", f"data.path={csv}", *SMALL, "model.feature=14", cwd=tmp_path
     )
     assert result.returncode == 2
-    assert "model.feature must be the index of the target" in result.stdout
-    assert "Received: model.feature=14" in result.stdout
+    assert "model.feature must be the index of the target" in result.stderr
+    assert "Received: model.feature=14" in result.stderr

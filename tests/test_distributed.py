@@ -142,8 +142,8 @@ def test_multi_worker_without_a_cluster_is_one_error_line(tmp_path):
     result = run_train("trainer.strategy=multi_worker", "trainer.epochs=1", cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert "Traceback" not in result.stdout + result.stderr
-    assert "trainer.strategy=multi_worker needs a cluster" in result.stdout
-    assert "Received: trainer.strategy='multi_worker'" in result.stdout
+    assert "trainer.strategy=multi_worker needs a cluster" in result.stderr
+    assert "Received: trainer.strategy='multi_worker'" in result.stderr
 
 
 @pytest.mark.slow
