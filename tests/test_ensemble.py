@@ -134,7 +134,7 @@ def test_optimized_weights_fit_on_validation(digits_runs, truth, tmp_path):
         validation["labels"],
     )
     assert metrics["validation"]["plain"]["loss"] == pytest.approx(plain, abs=1e-5)
-    assert fitted <= plain + 1e-6  # never worse than the plain average where it was fitted
+    assert fitted < plain - 1e-4  # the search moved, and downhill (it starts at the average)
     assert metrics["validation"]["optimized"]["loss"] == pytest.approx(fitted, abs=1e-5)
     with pytest.raises(ConfigError, match=r"Received: split=validation\. Set split=test"):
         evaluate_ensemble(digits_runs[1], weights="optimize", split="validation")

@@ -452,7 +452,14 @@ def fit_weights(members, split):
         mixed = np.tensordot(w, stack, axes=1).astype("float32")
         return float(model.compute_loss(y=labels, y_pred=mixed))
 
-    z = nelder_mead(objective, np.zeros(len(members)))
+    # SciPy's Nelder-Mead, from a simplex of the plain average (z = 0) and one step of 1 along
+    # each number: its best vertex only improves, so the result is never worse than z = 0.
+    from scipy.optimize import minimize
+
+    n = len(members)
+    simplex = np.vstack([np.zeros(n), np.eye(n)])
+    options = {"initial_simplex": simplex, "maxfev": 200 * (n + 1), "fatol": 1e-9}
+    z = minimize(objective, np.zeros(n), method="Nelder-Mead", options=options).x
     return [float(w) for w in softmax(z)]
 
 
@@ -461,53 +468,6 @@ def softmax(z):
 
     e = np.exp(z - np.max(z))
     return e / e.sum()
-
-
-def nelder_mead(f, x0, step=1.0, max_evals=None, tol=1e-9):
-    """Minimises `f` from `x0` by the Nelder-Mead simplex method (numpy only).
-
-    Standard coefficients (reflection 1, expansion 2, contraction 0.5, shrink 0.5). `x0` is a
-    vertex of the first simplex and the best vertex only ever improves: the result is never
-    worse than `f(x0)`.
-    """
-    import numpy as np
-
-    n = len(x0)
-    max_evals = max_evals or 200 * (n + 1)
-    simplex = [np.asarray(x0, dtype="float64")]
-    simplex += [simplex[0] + step * np.eye(n)[i] for i in range(n)]
-    values = [f(x) for x in simplex]
-    evals = len(values)
-    while evals < max_evals:
-        order = np.argsort(values)
-        simplex, values = [simplex[i] for i in order], [values[i] for i in order]
-        if abs(values[-1] - values[0]) <= tol:
-            break
-        centroid = np.mean(simplex[:-1], axis=0)
-        reflected = centroid + (centroid - simplex[-1])
-        fr = f(reflected)
-        evals += 1
-        if fr < values[0]:
-            expanded = centroid + 2 * (centroid - simplex[-1])
-            fe = f(expanded)
-            evals += 1
-            simplex[-1], values[-1] = (expanded, fe) if fe < fr else (reflected, fr)
-        elif fr < values[-2]:
-            simplex[-1], values[-1] = reflected, fr
-        else:
-            inside = fr >= values[-1]
-            contracted = centroid + (0.5 if not inside else -0.5) * (
-                (reflected if not inside else simplex[-1]) - centroid
-            )
-            fc = f(contracted)
-            evals += 1
-            if fc < min(fr, values[-1]):
-                simplex[-1], values[-1] = contracted, fc
-            else:  # shrink towards the best vertex
-                simplex = [simplex[0]] + [simplex[0] + 0.5 * (x - simplex[0]) for x in simplex[1:]]
-                values = [values[0]] + [f(x) for x in simplex[1:]]
-                evals += n
-    return simplex[int(np.argmin(values))]
 
 
 # --- output --------------------------------------------------------------------------------
