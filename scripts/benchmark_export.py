@@ -101,7 +101,7 @@ def fixture_rows(work, repeat):
 
 def small_convnet_rows(work, repeat):
     """Builds the book's small_convnet at 150x150; exports it in this process."""
-    from kerasrun import runtime
+    from kerasrun.training import runtime
 
     runtime.import_tensorflow_quietly()
     import keras

@@ -92,7 +92,7 @@ def median_ms(fn, repeats, per):
 
 def latency(model, files, shape, repeats, preprocess=None):
     """`{"read": ms/image, "predict_on_batch": {batch: ms/image}, "predict": {...}}`."""
-    from kerasrun.rundir import load_images
+    from kerasrun.rundir.run import load_images
 
     result = {"read": median_ms(lambda: load_images(files[:1], shape), repeats, 1)}
     images = load_images(files, shape)
@@ -145,12 +145,12 @@ def main():
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
-    from kerasrun import runtime
+    from kerasrun.training import runtime
 
     runtime.import_tensorflow_quietly()
     import keras
 
-    from kerasrun.rundir import open_run
+    from kerasrun.rundir.run import open_run
 
     rows, cli = [], []
     with tempfile.TemporaryDirectory() as tmp:

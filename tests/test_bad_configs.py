@@ -168,7 +168,7 @@ import sys
 
 import hydra
 
-from kerasrun.hydra_errors import one_line_errors
+from kerasrun.config.hydra_errors import one_line_errors
 
 
 @one_line_errors

@@ -233,7 +233,7 @@ def test_explicit_precision_and_xla_are_applied_and_saved(tmp_path, setting, sav
 
 
 def test_two_runs_in_the_same_second_never_share_a_directory(tmp_path):
-    from kerasrun.config import unique_dir
+    from kerasrun.config.resolvers import unique_dir
 
     first = unique_dir(str(tmp_path / "run"))
     (tmp_path / "run").mkdir()

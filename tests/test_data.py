@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from conftest import CATS_AND_DOGS, make_class_folder
-from kerasrun.config import conf_dir
+from kerasrun.config.compose import conf_dir
 from kerasrun.data import DATASETS, build_data
 from kerasrun.errors import ConfigError
 
@@ -123,7 +123,7 @@ def test_each_data_option_composes(name):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from kerasrun.config import plain
+    from kerasrun.config.compose import plain
 
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):

@@ -18,7 +18,7 @@ from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
 from conftest import write_image
-from kerasrun.config import conf_dir, plain
+from kerasrun.config.compose import conf_dir, plain
 from kerasrun.errors import ConfigError
 from test_visualize import VISUALIZE, png, tensorboard_images
 
@@ -78,7 +78,7 @@ def test_deepdream_raises_the_loss_and_writes_each_octave(visualize_config, tmp_
 
 
 def test_each_call_gets_a_new_output_folder(tmp_path, monkeypatch):
-    from kerasrun.backbone_features import output_folder
+    from kerasrun.vision.backbones import output_folder
 
     monkeypatch.chdir(tmp_path)
     first, second = output_folder(None, "deepdream"), output_folder(None, "deepdream")
@@ -136,7 +136,7 @@ def test_option_mistakes_are_config_errors(visualize_config, tmp_path, overrides
 
 
 def test_a_backbone_without_the_layers_lists_its_layers():
-    from kerasrun.backbone_features import feature_extractor
+    from kerasrun.vision.backbones import feature_extractor
 
     with pytest.raises(ConfigError) as error:
         feature_extractor("VGG16", None, ["mixed2", "block1_conv1"], "layers")
@@ -165,7 +165,7 @@ def test_imagenet_weights_offline_is_one_line_and_no_folder(tmp_path):
 
 
 def test_batched_grad_cam_equals_one_image_at_a_time(trained_image_run):
-    from kerasrun.rundir import load_images, open_run
+    from kerasrun.rundir.run import load_images, open_run
     from kerasrun.visualize import choose_layers, feature_model, grad_cam, grad_cams
 
     run_dir, photos = trained_image_run

@@ -43,7 +43,7 @@ def digits_runs(tmp_path_factory):
 def truth(digits_runs):
     """What Keras says in this process: each run's `model.evaluate` and probabilities on
     the test and validation splits, and the labels."""
-    from kerasrun.rundir import open_run
+    from kerasrun.rundir.run import open_run
 
     out = {}
     for run_dir in digits_runs[1]:
@@ -103,7 +103,7 @@ def test_the_ensemble_of_two_runs_evaluates(ensembled, digits_runs, truth):
 
 
 def test_weights_change_the_result(digits_runs, truth, tmp_path):
-    from kerasrun.ensemble import evaluate_ensemble
+    from kerasrun.evaluation.ensemble import evaluate_ensemble
 
     metrics = evaluate_ensemble(digits_runs[1], weights=[3, 1], output=tmp_path / "w")
     assert metrics["weights"] == [0.75, 0.25] and metrics["weights_mode"] == "given"
@@ -119,7 +119,7 @@ def test_weights_change_the_result(digits_runs, truth, tmp_path):
 
 
 def test_optimized_weights_fit_on_validation(digits_runs, truth, tmp_path):
-    from kerasrun.ensemble import evaluate_ensemble
+    from kerasrun.evaluation.ensemble import evaluate_ensemble
 
     metrics = evaluate_ensemble(digits_runs[1], weights="optimize", output=tmp_path / "o")
     weights = metrics["weights"]
@@ -155,7 +155,7 @@ def changed_copy(run_dir, tmp_path, name, **changes):
 
 
 def test_runs_on_another_split_are_refused(digits_runs, tmp_path, monkeypatch):
-    from kerasrun.ensemble import evaluate_ensemble
+    from kerasrun.evaluation.ensemble import evaluate_ensemble
 
     monkeypatch.chdir(tmp_path)  # where outputs/ensembles/ would go
 
@@ -174,8 +174,8 @@ def test_runs_on_another_split_are_refused(digits_runs, tmp_path, monkeypatch):
 
 
 def test_bad_weights_and_runs_are_one_line_errors(digits_runs, tmp_path, monkeypatch):
-    from kerasrun.ensemble import evaluate_ensemble
     from kerasrun.evaluate import ensemble_requested
+    from kerasrun.evaluation.ensemble import evaluate_ensemble
 
     monkeypatch.chdir(tmp_path)
 

@@ -43,7 +43,7 @@ def keras_results(run_dir, split, model_file, **data_overrides):
     """What Keras itself says in this process: `model.evaluate` on the run's rebuilt split,
     with the labels and the predicted classes of that split."""
     from kerasrun.models import load_model
-    from kerasrun.rundir import open_run
+    from kerasrun.rundir.run import open_run
 
     data = open_run(run_dir).build_data(**data_overrides)
     dataset = getattr(data, f"{split}_dataset")

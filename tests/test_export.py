@@ -85,7 +85,7 @@ def keras_predictions_on_test_images(run_dir):
     """The run's test images and what its best checkpoint predicts for them, in this process."""
     import keras
 
-    from kerasrun.rundir import open_run
+    from kerasrun.rundir.run import open_run
 
     data = open_run(run_dir).build_data()
     images = np.concatenate([np.asarray(x) for x, _ in data.test_dataset])
@@ -253,7 +253,7 @@ def test_pretrained_model_with_its_preprocessing_layer_exports(tmp_path):
     from cli import only_run_dir, run_train
     from conftest import make_class_folder
     from kerasrun.export import export_and_check, export_model, load_for_inference, sample_inputs
-    from kerasrun.rundir import open_run
+    from kerasrun.rundir.run import open_run
 
     photos = make_class_folder(tmp_path / "photos", per_class=8, size=(40, 36))
     result = run_train(

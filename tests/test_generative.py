@@ -20,11 +20,11 @@ from conftest import make_class_folder
 from kerasrun.data import build_data
 from kerasrun.errors import ConfigError
 from kerasrun.evaluate import evaluate
-from kerasrun.image_samples import dcgan_generated, latent_grid_points, vae_latent_grid
 from kerasrun.models import build_model, load_model
 from kerasrun.models.generative import dcgan, vae
 from kerasrun.pictures import GRID_MARGIN
 from kerasrun.tasks import Task
+from kerasrun.training.image_samples import dcgan_generated, latent_grid_points, vae_latent_grid
 
 GENERATIVE = Task("generative")
 TINY_GAN = dict(generator_filters=8, discriminator_filters=8)  # the book's layers, narrower
@@ -286,7 +286,7 @@ def test_terminate_on_nan_stops_a_gan_whose_g_loss_is_nan():
     """kerasrun's TerminateOnNaN (callbacks=terminate_on_nan) reads every training loss."""
     import keras
 
-    from kerasrun.checkpoints import TerminateOnNaN
+    from kerasrun.training.checkpoints import TerminateOnNaN
 
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     stopper = TerminateOnNaN()

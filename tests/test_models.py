@@ -352,7 +352,7 @@ def test_yaml_keys_are_the_builders_arguments(path):
     keys = set(config) - FINE_TUNE_KEYS - {"samples"}  # samples: train's, see samples.py
     assert keys <= set(parameters) - GIVEN
     if "samples" in config:  # a generative model's samples: its sampler's keys (samples.py)
-        from kerasrun.samples import SAMPLERS
+        from kerasrun.training.samplers import SAMPLERS
 
         sampler = inspect.signature(SAMPLERS[name]).parameters
         assert set(config["samples"]) <= set(sampler) - {"data", "log_dir"}

@@ -138,7 +138,7 @@ def test_train_reports_the_time_to_its_first_step_once(tmp_path):
 def test_predict_reads_a_large_jpeg_exactly_as_training_did(tmp_path, size):
     # predict and evaluate-on-files use rundir.load_images: it must take the same reduced
     # decode as the training pipeline, or a model sees other pixels than it learned from.
-    from kerasrun.rundir import load_images
+    from kerasrun.rundir.run import load_images
 
     path = tmp_path / "photo.jpg"
     photo_like(500, 375).save(path, quality=90)

@@ -22,7 +22,7 @@ from cli import help_output, only_run_dir, run_train
 from conftest import write_image
 from kerasrun import predict
 from kerasrun.errors import ConfigError
-from kerasrun.rundir import load_images, open_run
+from kerasrun.rundir.run import load_images, open_run
 
 PREDICT = str(Path(sys.executable).with_name("predict"))
 OFFLINE = {key: "http://127.0.0.1:9" for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy")}

@@ -15,7 +15,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from cli import TRAIN, hparams, read_metrics, run_train, scalars
-from kerasrun.config import conf_dir, register_resolvers
+from kerasrun.config.compose import conf_dir
+from kerasrun.config.resolvers import register_resolvers
 
 
 def only_sweep_dir(cwd):
@@ -221,7 +222,7 @@ def test_process_launcher_runs_each_job_in_a_fresh_process_with_one_gpu(tmp_path
 
 
 def test_a_diverged_or_unscored_job_is_a_failed_trial_not_a_made_up_score():
-    from kerasrun.results import FailedJob, objective
+    from kerasrun.rundir.results import FailedJob, objective
 
     assert objective({"best_val_accuracy": 0.75}, "best_val_accuracy") == 0.75
     for metrics, metric in (

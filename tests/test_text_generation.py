@@ -15,7 +15,7 @@ from cli import only_run_dir, read_metrics, run_train
 from kerasrun.data import build_data
 from kerasrun.data.text_file import sequence_starts
 from kerasrun.errors import ConfigError
-from kerasrun.text_samples import (
+from kerasrun.training.text_samples import (
     from_code_block,
     generate,
     reweight_distribution,

@@ -68,7 +68,7 @@ def run_copy(trained_image_run, tmp_path):
 @pytest.fixture(scope="module")
 def model_of(trained_image_run):
     """The trained run's model, loaded in this process (to compare with what visualize says)."""
-    from kerasrun.rundir import open_run
+    from kerasrun.rundir.run import open_run
 
     return open_run(trained_image_run[0]).load_model()
 
@@ -123,7 +123,7 @@ def test_filters_gradient_ascent_raises_the_activation(run_copy, tmp_path):
 
 def predicted(model, image_path):
     """`(class name, probability)` as `model.predict` says for one image file."""
-    from kerasrun.rundir import load_images
+    from kerasrun.rundir.run import load_images
 
     p = float(model.predict(load_images([image_path], (32, 32, 3)), verbose=0)[0, 0])
     return ("dogs", p) if p > 0.5 else ("cats", 1 - p)

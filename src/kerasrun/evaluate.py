@@ -23,13 +23,14 @@ from pathlib import Path
 
 import hydra
 
-from kerasrun import console, runtime
-from kerasrun.config import conf_dir, plain
+from kerasrun import console
+from kerasrun.config.compose import conf_dir, plain
+from kerasrun.config.hydra_errors import one_line_errors
 from kerasrun.errors import require
-from kerasrun.hydra_errors import one_line_errors
 from kerasrun.models import GENERATIVE
-from kerasrun.results import write_json
-from kerasrun.rundir import exit_on_user_error, open_run
+from kerasrun.rundir.results import write_json
+from kerasrun.rundir.run import exit_on_user_error, open_run
+from kerasrun.training import runtime
 
 log = logging.getLogger("kerasrun")
 SPLITS = ("test", "validation")
@@ -47,7 +48,7 @@ def main(cfg):
     `kerasrun.ensemble`); a user mistake is one `Error:` line."""
     config = plain(cfg)
     if ensemble_requested(config):
-        from kerasrun.ensemble import evaluate_ensemble
+        from kerasrun.evaluation.ensemble import evaluate_ensemble
 
         evaluate_ensemble(
             config["runs"],

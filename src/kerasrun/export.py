@@ -25,11 +25,11 @@ from pathlib import Path
 
 import hydra
 
-from kerasrun.config import conf_dir, plain
+from kerasrun.config.compose import conf_dir, plain
+from kerasrun.config.hydra_errors import one_line_errors
 from kerasrun.errors import require
-from kerasrun.hydra_errors import one_line_errors
-from kerasrun.results import write_json
-from kerasrun.rundir import exit_on_user_error, open_run
+from kerasrun.rundir.results import write_json
+from kerasrun.rundir.run import exit_on_user_error, open_run
 
 log = logging.getLogger("kerasrun")
 
@@ -126,7 +126,7 @@ def export_model(run, fmt, output_dir, *, samples=8, atol=1e-4, data_overrides=N
         The record written to `output_dir/export.json` (see `export_and_check`), with the
         `checkpoint` exported and where the `inputs` came from.
     """
-    from kerasrun import runtime
+    from kerasrun.training import runtime
 
     runtime.import_tensorflow_quietly()
     model = load_for_inference(run.model_path)

@@ -31,17 +31,17 @@ from pathlib import Path
 
 import hydra
 
-from kerasrun import runtime
-from kerasrun.config import conf_dir, plain
+from kerasrun.config.compose import conf_dir, plain
+from kerasrun.config.hydra_errors import one_line_errors
 from kerasrun.errors import ConfigError, require
-from kerasrun.hydra_errors import one_line_errors
-from kerasrun.rundir import (
+from kerasrun.rundir.run import (
     exit_on_user_error,
     image_files,
     load_images,
     open_run,
     require_classifier,
 )
+from kerasrun.training import runtime
 
 log = logging.getLogger("kerasrun")
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from kerasrun.results import lower_is_better
+from kerasrun.rundir.results import lower_is_better
 
 STATUSES = ("finished", "failed", "interrupted", "stopped_nan", "running", "killed", "unreadable")
 STATUS_STYLES = {

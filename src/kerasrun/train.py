@@ -19,23 +19,17 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
-from kerasrun import console, hparams, resume, runtime
-from kerasrun.callbacks import build_callbacks, continue_best, instantiate
-from kerasrun.config import (
-    FINE_TUNE_KEYS,
-    conf_dir,
-    move_paths,
-    plain,
-    register_resolvers,
-    validate,
-)
+from kerasrun import console
+from kerasrun.config.compose import FINE_TUNE_KEYS, conf_dir, move_paths, plain
+from kerasrun.config.hydra_errors import one_line_errors
+from kerasrun.config.resolvers import register_resolvers
+from kerasrun.config.validate import validate
 from kerasrun.data import build_data, check_batch_fits, resolve_cache
 from kerasrun.errors import ConfigError, Diverged, Preempted
-from kerasrun.hydra_errors import one_line_errors
-from kerasrun.kfold import cross_validate
 from kerasrun.models import GENERATIVE, build_model
 from kerasrun.models.pretrained import unfreeze_from
-from kerasrun.results import (
+from kerasrun.rundir import resume
+from kerasrun.rundir.results import (
     FailedJob,
     final_metrics,
     finished,
@@ -46,8 +40,11 @@ from kerasrun.results import (
     write_lines,
     write_yaml,
 )
-from kerasrun.samples import build_samplers
 from kerasrun.tasks import Task
+from kerasrun.training import hparams, runtime
+from kerasrun.training.callbacks import build_callbacks, continue_best, instantiate
+from kerasrun.training.kfold import cross_validate
+from kerasrun.training.samplers import build_samplers
 
 log = logging.getLogger("kerasrun")
 register_resolvers()
@@ -135,7 +132,7 @@ def train(config, run_dir):
     runtime.import_tensorflow_quietly()
     import keras
 
-    from kerasrun.progress import EpochProgress
+    from kerasrun.training.progress import EpochProgress
 
     rt, strategy = runtime.resolve(
         trainer["precision"],
@@ -215,7 +212,7 @@ def train(config, run_dir):
     # 4. Callbacks and loggers; the resolved config (with what `auto` became) beside them.
     # The backup comes last: an epoch is logged before it counts as done, so a kill in
     # between repeats it (and its first log is pruned) rather than losing it.
-    from kerasrun.checkpoints import BackupAndRestore, StopOnSignal, prune_logs, read_state
+    from kerasrun.training.checkpoints import BackupAndRestore, StopOnSignal, prune_logs, read_state
 
     # callbacks=[] or logger=[] on the command line: Hydra drops the key.
     callbacks = build_callbacks(config.get("callbacks"), group="callbacks")

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import hydra
 
-from kerasrun.config import conf_dir, plain
+from kerasrun.config.compose import conf_dir, plain
+from kerasrun.config.hydra_errors import one_line_errors
 from kerasrun.errors import ConfigError, require
-from kerasrun.hydra_errors import one_line_errors
 from kerasrun.pictures import (
     JET,
     channel_grid,
@@ -46,7 +46,7 @@ from kerasrun.pictures import (
     tile,
     write_tensorboard_images,
 )
-from kerasrun.rundir import exit_on_user_error, load_images, open_run, require_classifier
+from kerasrun.rundir.run import exit_on_user_error, load_images, open_run, require_classifier
 
 log = logging.getLogger("kerasrun")
 
@@ -88,12 +88,12 @@ def main(cfg):
     out_dir = Path(os.path.expanduser(str(output))) if output else run.path / "visualize"
     tensorboard_dir = (out_dir if output else run.path) / "tensorboard" / "visualize"
 
-    from kerasrun import runtime
+    from kerasrun.training import runtime
 
     runtime.import_tensorflow_quietly()
     model = run.load_model()
     if frames:
-        from kerasrun.gradcam_frames import gradcam_frames
+        from kerasrun.vision.gradcam_frames import gradcam_frames
 
         where = out_dir / kind / frames.name
         images = gradcam_frames(model, run, frames, input_shape, where, **options)
@@ -217,18 +217,19 @@ def generate(kind, config):
         `(out_dir, losses)`: where the PNGs and tensorboard/ are, and the loss at each step.
     """
     options = check_backbone_options(kind, config)
-    from kerasrun import backbone_features, runtime
+    from kerasrun.training import runtime
+    from kerasrun.vision import backbones as backbone_features
 
     out_dir = backbone_features.output_folder(config["output"], kind)
     runtime.import_tensorflow_quietly()
     try:
         if kind == "deepdream":
-            from kerasrun.dream import deepdream
+            from kerasrun.vision.dream import deepdream
 
             images, losses = deepdream(options.pop("image"), out_dir, **options)
             losses = [loss for octave in losses for loss in octave]
         else:
-            from kerasrun.style import style_transfer
+            from kerasrun.vision.style import style_transfer
 
             images, losses = style_transfer(options.pop("image"), out_dir, **options)
     except ConfigError:  # e.g. offline ImageNet weights: leave no empty folder behind
@@ -245,7 +246,8 @@ def generate(kind, config):
 
 def check_backbone_options(kind, config):
     """The keyword arguments of `deepdream` or `style_transfer`, checked before TensorFlow."""
-    from kerasrun import backbone_features, dream, style
+    from kerasrun.vision import backbones as backbone_features
+    from kerasrun.vision import dream, style
 
     check_frames(kind, config)
     for key in ("layer", "class_index"):

@@ -163,7 +163,7 @@ def _slim(ret):
     try:
         pickle.dumps(value)
     except Exception:  # e.g. an exception holding a TensorFlow object
-        from kerasrun.results import FailedJob
+        from kerasrun.rundir.results import FailedJob
 
         value = FailedJob(f"{type(value).__name__}: {value}")
     return JobReturn(
@@ -181,7 +181,7 @@ def _died(idx, exitcode):
     Like a job that failed inside `train` (see `kerasrun.results.FailedJob`), it is not an
     error of the sweep: Optuna records a failed trial, the summary lists the job as killed.
     """
-    from kerasrun.results import FailedJob
+    from kerasrun.rundir.results import FailedJob
 
     ret = JobReturn()
     ret.status = JobStatus.COMPLETED

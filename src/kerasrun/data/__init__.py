@@ -6,10 +6,10 @@ Every builder takes plain keyword arguments (its signature is its schema) and re
 
 from numbers import Integral
 
-from kerasrun.config import call_builder, lookup
 from kerasrun.data import arrays, folders, keras_text, raw_text, text_file, timeseries
 from kerasrun.data.bundle import DataBundle
 from kerasrun.errors import require
+from kerasrun.registry import call_builder, lookup
 
 DATASETS = {
     "digits": arrays.digits,

@@ -4,7 +4,6 @@ A builder takes `input_shape`, `task` (a `kerasrun.tasks.Task`) and the keys of 
 file as keyword arguments, and returns an uncompiled `keras.Model`.
 """
 
-from kerasrun.config import call_builder, lookup
 from kerasrun.errors import ConfigError, require
 from kerasrun.models import (
     classic,
@@ -15,6 +14,7 @@ from kerasrun.models import (
     pretrained,
     sequence,
 )
+from kerasrun.registry import call_builder, lookup
 
 MODELS = {
     "convnet": convnets.convnet,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
-from kerasrun.results import lower_is_better
+from kerasrun.rundir.results import lower_is_better
 
 log = logging.getLogger("kerasrun")
 

@@ -37,7 +37,7 @@ def frame_files(folder):
     Raises:
         ConfigError: there is none.
     """
-    from kerasrun.rundir import IMAGE_FILES
+    from kerasrun.rundir.run import IMAGE_FILES
 
     files = sorted(
         (
@@ -89,7 +89,7 @@ def gradcam_frames(model, run, folder, input_shape, out_dir, *, layer, class_ind
 
     from kerasrun.data.images import inspect_image
     from kerasrun.pictures import overlay_heatmap, save_png
-    from kerasrun.rundir import load_images
+    from kerasrun.rundir.run import load_images
     from kerasrun.visualize import check_class_index, choose_layers, feature_model, grad_cams
 
     files = frame_files(folder)

@@ -12,10 +12,10 @@ import shutil
 import statistics
 
 from kerasrun import console
-from kerasrun.callbacks import build_callbacks
-from kerasrun.config import move_paths
+from kerasrun.config.compose import move_paths
 from kerasrun.errors import require
-from kerasrun.results import final_metrics, finished, read_history, write_json
+from kerasrun.rundir.results import final_metrics, finished, read_history, write_json
+from kerasrun.training.callbacks import build_callbacks
 
 log = logging.getLogger("kerasrun")
 
@@ -107,8 +107,8 @@ def _fit_fold(
     SIGTERM or Ctrl-C: the fold's backup is saved after the current batch and `Preempted`
     stops the run, as in `train` (`train resume=<run>` continues this fold).
     """
-    from kerasrun.checkpoints import BackupAndRestore, StopOnSignal, prune_logs, read_state
-    from kerasrun.progress import EpochProgress
+    from kerasrun.training.checkpoints import BackupAndRestore, StopOnSignal, prune_logs, read_state
+    from kerasrun.training.progress import EpochProgress
 
     backup = next((c for c in callbacks if isinstance(c, BackupAndRestore)), None)
     state = read_state(backup.backup_dir) if backup else None
@@ -136,7 +136,7 @@ def _fit_fold(
 def _callbacks(config, run_dir, fold_dir):
     """The run's callbacks and loggers, with every path under `run_dir` moved to `fold_dir`,
     the backup last (see train.py); and the fold's history.csv, or `None`."""
-    from kerasrun.checkpoints import BackupAndRestore
+    from kerasrun.training.checkpoints import BackupAndRestore
 
     logger = move_paths(config.get("logger") or {}, run_dir, fold_dir)
     callbacks = build_callbacks(

@@ -24,7 +24,7 @@ from pathlib import Path
 import keras
 
 from kerasrun.errors import Preempted
-from kerasrun.results import write_json
+from kerasrun.rundir.results import write_json
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ A sampler factory takes the model's `samples` keys as keyword arguments, plus `d
 logger), and returns a `keras.callbacks.Callback`.
 """
 
-from kerasrun import image_samples, text_samples
-from kerasrun.config import call_builder
+from kerasrun.registry import call_builder
+from kerasrun.training import image_samples, text_samples
 
 SAMPLERS = {  # model name -> sampler factory
     "text_generation": text_samples.text_sampler,  # text at 4 temperatures (book 8.1)

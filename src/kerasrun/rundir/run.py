@@ -108,7 +108,7 @@ def open_run(path, checkpoint="best"):
     """
     from omegaconf import OmegaConf
 
-    from kerasrun.callbacks import check_target
+    from kerasrun.training.callbacks import check_target
 
     require(
         path is not None and str(path) not in ("", "???"),

@@ -24,7 +24,7 @@ import re
 import sys
 from pathlib import Path
 
-from kerasrun.hydra_help import speed_up_help
+from kerasrun.config.help import speed_up_help
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 # Command-line flags that change where the configs come from: the options on disk are then
@@ -195,7 +195,7 @@ def _remove_empty_sweep_dirs():
     """
     import shutil
 
-    from kerasrun.config import _unique
+    from kerasrun.config.resolvers import _unique
 
     for path in map(Path, _unique.values()):
         if path.is_dir() and {p.name for p in path.iterdir()} <= {"multirun.yaml"}:
@@ -231,7 +231,7 @@ def _config_error_in(error):
 
 
 def _option_line(error, overrides):
-    from kerasrun.config import conf_dir
+    from kerasrun.config.compose import conf_dir
 
     group, _, option = error.missing_cfg_file.rpartition("/")
     # Hydra lists the options for `model=x`, not for an item of `callbacks=[x]` nor for

@@ -24,11 +24,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kerasrun import console, runtime
+from kerasrun import console
 from kerasrun.errors import ConfigError, require
 from kerasrun.evaluate import available_splits, check_data_paths, check_options, check_split
-from kerasrun.results import lower_is_better, write_json
-from kerasrun.rundir import open_run
+from kerasrun.rundir.results import lower_is_better, write_json
+from kerasrun.rundir.run import open_run
+from kerasrun.training import runtime
 
 log = logging.getLogger("kerasrun")
 # The metric that decides whether the ensemble beats its best member.

@@ -75,8 +75,8 @@ def deepdream(
     """
     import tensorflow as tf
 
-    from kerasrun import backbone_features as bf
     from kerasrun.pictures import save_png
+    from kerasrun.vision import backbones as bf
 
     pixels = bf.read_photo(image, height)
     shapes = check_sizes(pixels.shape[:2], octaves, octave_scale, bf.min_size(backbone))

@@ -18,7 +18,7 @@ log = logging.getLogger("kerasrun")
 
 def run_dir(resume, new_dir):
     """Hydra's `run.dir`: the run to resume, else a new directory (see `config.unique_dir`)."""
-    from kerasrun.config import unique_dir
+    from kerasrun.config.resolvers import unique_dir
 
     return str(resume) if resume else unique_dir(new_dir)
 

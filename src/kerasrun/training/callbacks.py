@@ -2,22 +2,36 @@
 
 A run directory can be shared, and its config re-used: a `_target_` must never be a way
 to import and call arbitrary code. Only stable public Keras classes are allowed, each where
-it belongs (an optimizer under `optimizer`, a callback under `callbacks` or `logger`), and
-two classes of kerasrun's own: `kerasrun.checkpoints.ModelCheckpoint` and `BackupAndRestore`,
-Keras's callbacks made atomic.
+it belongs (an optimizer under `optimizer`, a callback under `callbacks` or `logger`).
+
+Public names are not module paths: the YAML names Keras's class, and the code picks
+kerasrun's replacement where it has one (`ModelCheckpoint` and `BackupAndRestore` made atomic,
+`TerminateOnNaN` watching every loss, see `training/checkpoints.py`). So kerasrun's modules can
+move without breaking a saved run. Runs saved with the old `kerasrun.checkpoints.<Class>`
+targets still resume, evaluate and predict: those names mean `keras.callbacks.<Class>`.
 """
 
 from kerasrun.errors import ConfigError
 
 ALLOWED_PREFIXES = {  # the config key's first part -> the modules its targets may come from
     "optimizer": ("keras.optimizers.",),
-    "callbacks": ("keras.callbacks.", "kerasrun.checkpoints."),
-    "logger": ("keras.callbacks.", "kerasrun.checkpoints."),
+    "callbacks": ("keras.callbacks.",),
+    "logger": ("keras.callbacks.",),
 }
+# Keras callbacks that kerasrun replaces by its own, same arguments (training/checkpoints.py).
+REPLACED = ("ModelCheckpoint", "BackupAndRestore", "TerminateOnNaN")
+# The targets of runs saved before the replacements were chosen by the code.
+LEGACY = {f"kerasrun.checkpoints.{name}": f"keras.callbacks.{name}" for name in REPLACED}
+
+
+def public_target(target):
+    """`target`, with a legacy `kerasrun.checkpoints.<Class>` read as `keras.callbacks.<Class>`."""
+    return LEGACY.get(target, target) if isinstance(target, str) else target
 
 
 def check_target(target, *, key):
     """Raises a `ConfigError` unless `target` names a class allowed at config `key`."""
+    target = public_target(target)
     allowed = ALLOWED_PREFIXES.get(key.split(".")[0], ())
     if not isinstance(target, str) or not target.startswith(allowed) or target.count(".") != 2:
         raise ConfigError(
@@ -40,13 +54,13 @@ def instantiate(node, *, key, **overrides):
     import keras
 
     node = dict(node)
-    target = node.pop("_target_", None)
+    target = public_target(node.pop("_target_", None))
     check_target(target, key=key)
     package, module, name = target.split(".")
-    if package == "kerasrun":
-        from kerasrun import checkpoints as module_object
-    else:
-        module_object = getattr(keras, module)
+    module_object = getattr(keras, module)
+    if module == "callbacks" and name in REPLACED:
+        # kerasrun's own, chosen here; imported lazily as it subclasses Keras's (TensorFlow).
+        from kerasrun.training import checkpoints as module_object
     cls = getattr(module_object, name, None)
     if not inspect.isclass(cls):
         raise ConfigError(
@@ -80,7 +94,7 @@ def continue_best(callbacks, history):
 
     import keras
 
-    from kerasrun.results import lower_is_better
+    from kerasrun.rundir.results import lower_is_better
 
     for callback in callbacks:
         if not isinstance(callback, keras.callbacks.ModelCheckpoint):

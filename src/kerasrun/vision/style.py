@@ -90,8 +90,8 @@ def style_transfer_loss(
 
 def check_size(shape, backbone, height):
     """`shape` `(h, w)`; a `ConfigError` if a side is below what `backbone` takes."""
-    from kerasrun.backbone_features import min_size
     from kerasrun.errors import require
+    from kerasrun.vision.backbones import min_size
 
     smallest = min_size(backbone)
     require(
@@ -127,8 +127,8 @@ def style_transfer(
     import numpy as np
     from scipy.optimize import minimize
 
-    from kerasrun import backbone_features as bf
     from kerasrun.pictures import save_png
+    from kerasrun.vision import backbones as bf
 
     content = bf.read_photo(image, height)[None]
     h, w = check_size(content.shape[1:3], backbone, height)

@@ -1,0 +1,66 @@
+"""The `${kerasrun_*:...}` resolvers that conf/ uses for run directories and sweep directions.
+
+Registered by every command before Hydra composes its config (`register_resolvers`).
+"""
+
+import os
+
+from kerasrun.rundir import resume as resume_module
+from kerasrun.rundir.results import lower_is_better
+from kerasrun.training.runtime import cluster_task, is_chief
+
+_unique = {}
+
+
+def unique_dir(path):
+    """`path`, or `path_2`, `path_3`, ... if it exists: a new run never reuses a directory.
+
+    The answer is remembered per process, because Hydra resolves the run directory more
+    than once (and after it has created it).
+    """
+    if path not in _unique:
+        candidate, n = path, 1
+        while os.path.exists(candidate):
+            n += 1
+            candidate = f"{path}_{n}"
+        _unique[path] = candidate
+    return _unique[path]
+
+
+def register_resolvers():
+    """Registers `${kerasrun_unique:...}`, `${kerasrun_run_dir:...}`,
+    `${kerasrun_output_subdir:...}` and `${kerasrun_log_file:...}` (conf/hydra/), and
+    `${kerasrun_direction:...}`."""
+    from omegaconf import OmegaConf
+
+    # Cached: the value travels with the config, so a sweep job run in another process
+    # (hydra/launcher=processes) gets the sweep folder its launcher made, not a new one.
+    OmegaConf.register_new_resolver("kerasrun_unique", unique_dir, replace=True, use_cache=True)
+    OmegaConf.register_new_resolver("kerasrun_direction", direction, replace=True)
+    OmegaConf.register_new_resolver("kerasrun_run_dir", _run_dir, replace=True, use_cache=True)
+    OmegaConf.register_new_resolver(
+        "kerasrun_output_subdir", resume_module.output_subdir, replace=True
+    )
+    OmegaConf.register_new_resolver("kerasrun_log_file", log_file, replace=True)
+
+
+def log_file(strategy):
+    """The job log's name: `train.log`, or `train.<task>-<index>.log` for a `multi_worker`
+    process that is not the chief (every worker sees the same run directory on a shared
+    file system, and lines of several processes in one file would interleave)."""
+    if is_chief(strategy):
+        return "train.log"
+    task_type, task_id, _ = cluster_task(strategy)
+    return f"train.{task_type}-{task_id}.log"
+
+
+def _run_dir(resume, new_dir):
+    """`train resume=<run dir>` runs in that directory (checked first); else a new one."""
+    if resume:
+        resume_module.check_run_dir(resume)
+    return resume_module.run_dir(resume, new_dir)
+
+
+def direction(metric):
+    """`minimize` for a loss or an error (`best_val_loss`, `kfold_val_mae`), else `maximize`."""
+    return "minimize" if lower_is_better(str(metric)) else "maximize"

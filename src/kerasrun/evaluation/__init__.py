@@ -1,0 +1,1 @@
+"""Scores, drawings and ensembles of trained runs."""

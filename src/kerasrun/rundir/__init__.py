@@ -1,0 +1,1 @@
+"""A run directory: its layout, results, resume, opening a run, the index behind `runs`."""

@@ -1,0 +1,1 @@
+"""The training machinery: runtime set-up, callbacks, checkpoints, progress, K-fold, samplers."""

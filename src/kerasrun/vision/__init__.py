@@ -1,0 +1,1 @@
+"""Looking inside convnets: layer choice, feature models, Grad-CAM, backbones, DeepDream, style."""
