@@ -22,7 +22,9 @@ from cli import help_output, only_run_dir, run_train
 from conftest import write_image
 from kerasrun import predict
 from kerasrun.errors import ConfigError
+from kerasrun.rundir.layout import VOCABULARY
 from kerasrun.rundir.run import load_images, open_run
+from kerasrun.rundir.vocabulary import load_vocabulary, save_vocabulary
 
 PREDICT = str(Path(sys.executable).with_name("predict"))
 OFFLINE = {key: "http://127.0.0.1:9" for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy")}
@@ -388,7 +390,7 @@ def test_a_broken_class_index_is_a_clear_error(tmp_path, monkeypatch):
 def text_run(tmp_path_factory):
     """A real `train data=imdb_raw` run on a tiny aclImdb whose second word is the class.
 
-    Until train.py saves `<run>/vocabulary.txt` itself (see `predict.save_vocabulary`), it is
+    Until train.py saves `<run>/vocabulary.txt` itself (see `save_vocabulary`), it is
     written here the way raw_text adapts it: on the run's seeded training split.
     """
     import keras
@@ -415,12 +417,12 @@ def text_run(tmp_path_factory):
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     run_dir = only_run_dir(cwd)
-    if not (run_dir / predict.VOCABULARY_FILE).exists():
+    if not (run_dir / VOCABULARY).exists():
         texts, _ = raw_text.read_reviews(aclimdb, "train")
         order = np.random.default_rng(42).permutation(len(texts))  # train.yaml's seed
         vectorizer = keras.layers.TextVectorization(max_tokens=200, output_sequence_length=10)
         vectorizer.adapt(np.asarray([texts[i] for i in order[:60]]), batch_size=1024)
-        predict.save_vocabulary(run_dir, vectorizer.get_vocabulary())
+        save_vocabulary(run_dir, vectorizer.get_vocabulary())
     keras.backend.clear_session()
     return run_dir
 
@@ -465,7 +467,7 @@ def test_texts_files_and_folders_of_an_imdb_raw_run(tmp_path, text_run):
     # The same numbers as the model on the same texts vectorized with the run's vocabulary.
     run = open_run(text_run)
     vectorizer = keras.layers.TextVectorization(
-        max_tokens=200, output_sequence_length=10, vocabulary=predict.load_vocabulary(text_run)
+        max_tokens=200, output_sequence_length=10, vocabulary=load_vocabulary(text_run)
     )
     texts = [
         single.read_text(),
@@ -496,8 +498,8 @@ def test_text_mistakes_are_one_error_line(tmp_path, text_run):
 
 def test_vocabulary_round_trip_keeps_every_index(tmp_path):
     words = ["", "[UNK]", "the", "café", "naïve", "x\u2028y", "end"]  # U+2028: not a line break
-    predict.save_vocabulary(tmp_path, words)
-    assert predict.load_vocabulary(tmp_path) == words
+    save_vocabulary(tmp_path, words)
+    assert load_vocabulary(tmp_path) == words
 
 
 def test_rows_show_top_k_classes_a_binary_sigmoid_and_a_regression_value():

@@ -1,8 +1,15 @@
-"""The one exception type for user mistakes.
+"""The exceptions of user mistakes and of ended runs, and the one set of value checks.
 
 A `ConfigError` is printed as a single line (no traceback) and `train` exits with
 code 2. Everything else is a bug and keeps its traceback.
+
+Every builder, command and callback checks its numbers here, so that one kind of value gets
+one test and one wording: `check_int("model.units", units, example=256)` raises
+`model.units must be a positive integer. Received: model.units=0. Set e.g. model.units=256.`
 """
+
+import math
+from numbers import Integral, Real
 
 
 class ConfigError(ValueError):
@@ -31,3 +38,101 @@ class Preempted(KeyboardInterrupt):
     def __init__(self, signum, message):
         super().__init__(message)
         self.signum = signum
+
+
+# --- the value checks ---------------------------------------------------------------------------
+
+
+def is_int(value):
+    """An integer, and not a bool (YAML's `true` is not 1 epoch)."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def is_number(value):
+    """A finite real number (int or float), and not a bool."""
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _fail(key, value, what, *, why, allow_none, example):
+    null = " or null" if allow_none else ""
+    why = f" ({why})" if why else ""
+    fix = f" Set e.g. {key}={example}." if example is not None else ""
+    raise ConfigError(f"{key} must be {what}{null}{why}. Received: {key}={value!r}.{fix}")
+
+
+def check_int(key, value, *, minimum=1, allow_none=False, example=None, why=""):
+    """Raises a `ConfigError` unless `value` is an integer ≥ `minimum` (or None, if allowed).
+
+    Args:
+        key: the config key as the user types it, e.g. `"model.units"` or `"trainer.epochs"`.
+        value: the value received.
+        minimum: the smallest allowed value (1: "a positive integer", 0: "a non-negative one").
+        allow_none: whether `null` is allowed too.
+        example: a good value, shown in the error.
+        why: what the number means, shown in parentheses.
+    """
+    if value is None and allow_none:
+        return value
+    if not (is_int(value) and value >= minimum):
+        what = {1: "a positive integer", 0: "a non-negative integer"}.get(
+            minimum, f"an integer of at least {minimum}"
+        )
+        _fail(key, value, what, why=why, allow_none=allow_none, example=example)
+    return value
+
+
+def check_number(
+    key, value, *, above=None, minimum=None, below=None, allow_none=False, example=None, why=""
+):
+    """Raises a `ConfigError` unless `value` is a finite number in the given bounds.
+
+    Args:
+        key: the config key, e.g. `"optimizer.learning_rate"`.
+        value: the value received.
+        above: `value` must be greater than this (`above=0`: "a positive number").
+        minimum: `value` must be at least this.
+        below: `value` must be less than this.
+        allow_none, example, why: as for `check_int`.
+    """
+    if value is None and allow_none:
+        return value
+    ok = (
+        is_number(value)
+        and (above is None or value > above)
+        and (minimum is None or value >= minimum)
+        and (below is None or value < below)
+    )
+    if not ok:
+        if above == 0 and minimum is None and below is None:
+            what = "a positive number"
+        elif minimum is not None and below is not None:
+            what = f"a number in [{minimum}, {below})"
+        else:
+            bounds = [f"> {above}"] * (above is not None) + [f">= {minimum}"] * (
+                minimum is not None
+            )
+            bounds += [f"< {below}"] * (below is not None)
+            what = "a number" + (f" {' and '.join(bounds)}" if bounds else "")
+        _fail(key, value, what, why=why, allow_none=allow_none, example=example)
+    return value
+
+
+def check_rate(key, value, *, example=0.5):
+    """Raises a `ConfigError` unless `value` is a dropout rate in [0, 1)."""
+    return check_number(
+        key, value, minimum=0, below=1, example=example, why="a dropout rate, 0 meaning none"
+    )
+
+
+def check_int_list(key, values, *, example, why="", allow_empty=False):
+    """Raises a `ConfigError` unless `values` is a list of positive integers (non-empty unless
+    `allow_empty`)."""
+    ok = isinstance(values, (list, tuple)) and (allow_empty or len(values) > 0)
+    if not (ok and all(is_int(v) and v > 0 for v in values)):
+        what = (
+            "a list of positive integers"
+            if allow_empty
+            else "a non-empty list of positive integers"
+        )
+        _fail(key, values, what, why=why, allow_none=False, example=example)
+    return list(values)

@@ -13,7 +13,7 @@ A file that is not an image is reported on its line (`error: not an image`) and 
 are still predicted; only when no input at all can be read is it an `Error:` (exit code 2).
 Images are read exactly as training read them (`kerasrun.rundir.load_images`); the model does
 its own preprocessing. A `data=imdb_raw` run reads `<run>/vocabulary.txt`, the vocabulary its
-`TextVectorization` was adapted to (see `save_vocabulary`).
+`TextVectorization` was adapted to (see `rundir/vocabulary.py`).
 
 Each batch of `batch_size` inputs is one `model.predict_on_batch` call: the same outputs as
 `model.predict`, without the data iterator `predict` builds on every call (on two CPU cores
@@ -34,6 +34,7 @@ import hydra
 from kerasrun.config.compose import conf_dir, plain
 from kerasrun.config.hydra_errors import one_line_errors
 from kerasrun.errors import ConfigError, require
+from kerasrun.rundir.layout import VOCABULARY
 from kerasrun.rundir.run import (
     exit_on_user_error,
     image_files,
@@ -41,13 +42,13 @@ from kerasrun.rundir.run import (
     open_run,
     require_classifier,
 )
+from kerasrun.rundir.vocabulary import load_vocabulary
 from kerasrun.training import runtime
 
 log = logging.getLogger("kerasrun")
 
 # Data whose model takes word indices from a TextVectorization adapted on the training texts.
 TEXT_DATA = ("imdb_raw",)
-VOCABULARY_FILE = "vocabulary.txt"
 WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")  # what Model.load_weights reads
 # keras.applications' ImageNet class names, as `imagenet_utils.decode_predictions` fetches them.
 CLASS_INDEX_FILE = "imagenet_class_index.json"
@@ -328,46 +329,6 @@ def read_image(path, shape):
 # --- texts ----------------------------------------------------------------------------------------
 
 
-def save_vocabulary(run_dir, vocabulary):
-    """Writes `<run_dir>/vocabulary.txt`: the words of a `TextVectorization`, one a line.
-
-    The format is Keras's own (`TextVectorization.save_assets`): the vocabulary in index order,
-    padding ("") and `[UNK]` first, so that `TextVectorization(vocabulary=...)` rebuilds the
-    same word indices. Tokens never hold a newline (TextVectorization splits on whitespace).
-
-    Args:
-        run_dir: the run directory.
-        vocabulary: `vectorizer.get_vocabulary()`, a list of strings.
-
-    Returns:
-        The path written.
-    """
-    path = Path(run_dir) / VOCABULARY_FILE
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write("\n".join(str(word) for word in vocabulary))
-    return path
-
-
-def load_vocabulary(run_dir):
-    """The vocabulary `save_vocabulary` wrote into `run_dir`, as a list of strings.
-
-    Raises:
-        ConfigError: the run has no vocabulary.txt.
-    """
-    path = Path(run_dir) / VOCABULARY_FILE
-    require(
-        path.is_file(),
-        f"predict needs {path}, the vocabulary train adapted on the run's training texts, to "
-        "turn texts into the word indices the model was trained on. Received: a run without "
-        "it (trained before train saved it). Train the run again.",
-    )
-    # split("\n"), not splitlines(): a token may hold other line-breaking characters.
-    words = path.read_text(encoding="utf-8").split("\n")
-    while words and words[-1] == "" and len(words) > 1:
-        words.pop()
-    return words
-
-
 def text_items(inputs):
     """An `Item` per text: a file, each .txt file of a folder (recursively), or the text itself.
 
@@ -445,7 +406,7 @@ def text_predictor(run, info, options):
     return (
         Predictor(
             description=_describe(run.model_path, info["task"], run.class_names, shape)
-            + f" word indices · vocabulary {run.path / VOCABULARY_FILE} ({len(vocabulary):,})",
+            + f" word indices · vocabulary {run.path / VOCABULARY} ({len(vocabulary):,})",
             kind="text",
             task=info["task"],
             class_names=run.class_names,

@@ -40,6 +40,7 @@ from kerasrun.rundir.results import (
     write_lines,
     write_yaml,
 )
+from kerasrun.rundir.vocabulary import save_vocabulary
 from kerasrun.tasks import Task
 from kerasrun.training import hparams, runtime
 from kerasrun.training.callbacks import build_callbacks, continue_best, instantiate
@@ -242,8 +243,6 @@ def train(config, run_dir):
         run_dir / "config.yaml", {**config, "runtime": rt.as_dict(), "data_info": data.info()}
     )
     if data.vocabulary:  # text runs: what `predict` needs to read new text as training did
-        from kerasrun.predict import save_vocabulary
-
         save_vocabulary(run_dir, data.vocabulary)
 
     # 5. Fit. With steps_per_epoch the data repeats, like the book's endless generators.
