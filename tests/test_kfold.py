@@ -107,8 +107,8 @@ def test_kfold_without_final_epochs_keeps_only_the_scores(tmp_path):
 @pytest.mark.parametrize(
     "overrides, expected",
     [
-        (["trainer.kfold=1"], "trainer.kfold must be an integer ≥ 2 or null"),
-        (["trainer.final_epochs=0"], "trainer.final_epochs must be a positive number or null"),
+        (["trainer.kfold=1"], "trainer.kfold must be an integer of at least 2 or null"),
+        (["trainer.final_epochs=0"], "trainer.final_epochs must be a positive integer or null"),
         (["trainer.epochs=-1"], "trainer.epochs must be a non-negative integer"),
     ],
 )

@@ -5,8 +5,9 @@ Registered by every command before Hydra composes its config (`register_resolver
 
 import os
 
-from kerasrun.rundir import resume as resume_module
+from kerasrun.rundir.layout import HYDRA_DIR, TRAIN_LOG
 from kerasrun.rundir.results import lower_is_better
+from kerasrun.rundir.resume import check_run_dir
 from kerasrun.training.runtime import cluster_task, is_chief
 
 _unique = {}
@@ -38,9 +39,7 @@ def register_resolvers():
     OmegaConf.register_new_resolver("kerasrun_unique", unique_dir, replace=True, use_cache=True)
     OmegaConf.register_new_resolver("kerasrun_direction", direction, replace=True)
     OmegaConf.register_new_resolver("kerasrun_run_dir", _run_dir, replace=True, use_cache=True)
-    OmegaConf.register_new_resolver(
-        "kerasrun_output_subdir", resume_module.output_subdir, replace=True
-    )
+    OmegaConf.register_new_resolver("kerasrun_output_subdir", output_subdir, replace=True)
     OmegaConf.register_new_resolver("kerasrun_log_file", log_file, replace=True)
 
 
@@ -49,16 +48,24 @@ def log_file(strategy):
     process that is not the chief (every worker sees the same run directory on a shared
     file system, and lines of several processes in one file would interleave)."""
     if is_chief(strategy):
-        return "train.log"
+        return TRAIN_LOG
     task_type, task_id, _ = cluster_task(strategy)
-    return f"train.{task_type}-{task_id}.log"
+    stem, suffix = TRAIN_LOG.rsplit(".", 1)
+    return f"{stem}.{task_type}-{task_id}.{suffix}"
 
 
 def _run_dir(resume, new_dir):
-    """`train resume=<run dir>` runs in that directory (checked first); else a new one."""
+    """Hydra's `run.dir`: `train resume=<run dir>` runs in that directory (checked first, so
+    a wrong path is reported before Hydra creates anything); else a new one (`unique_dir`)."""
     if resume:
-        resume_module.check_run_dir(resume)
-    return resume_module.run_dir(resume, new_dir)
+        check_run_dir(resume)
+        return str(resume)
+    return unique_dir(new_dir)
+
+
+def output_subdir(resume):
+    """Hydra's `output_subdir`: `.hydra`, or none when resuming (keep the original files)."""
+    return None if resume else HYDRA_DIR
 
 
 def direction(metric):

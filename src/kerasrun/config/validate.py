@@ -2,46 +2,20 @@
 
 from kerasrun.config.compose import FINE_TUNE_KEYS
 from kerasrun.data import DATASETS, resolve_cache
-from kerasrun.errors import ConfigError
+from kerasrun.errors import check_int, check_number
 from kerasrun.models import MODELS
 from kerasrun.registry import check_kwargs, lookup
 from kerasrun.training.callbacks import check_target
 from kerasrun.training.runtime import check_trainer
 from kerasrun.training.samplers import SAMPLERS
 
+EPOCHS_0 = "0 evaluates the model without training"
+
 
 def validate(config):
-    """Checks the numbers every run needs, before TensorFlow starts (one clear line each)."""
-
-    def positive(key, value, kind=(int, float), allow_none=False):
-        at_least(key, value, kind, allow_none, minimum=0, what="a positive number", strict=True)
-
-    def at_least(key, value, kind=int, allow_none=False, *, minimum, what, strict=False):
-        if value is None and allow_none:
-            return
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, kind)
-            or value < minimum
-            or (strict and value == minimum)
-        ):
-            raise ConfigError(
-                f"{key} must be {what}{' or null' if allow_none else ''}. "
-                f"Received: {key}={value!r}. "
-                f"Set it on the command line, e.g. {key}={_example[key]}."
-            )
-
-    _example = {
-        "trainer.epochs": 10,
-        "trainer.kfold": 4,
-        "trainer.final_epochs": 80,
-        "trainer.steps_per_epoch": 100,
-        "trainer.validation_steps": 50,
-        "trainer.steps_per_execution": 1,
-        "optimizer.learning_rate": 0.001,
-        "data.batch_size": 32,
-    }
-
+    """Checks the run's keys and numbers before TensorFlow starts (one clear line each):
+    every key of the data and model options against their builders' signatures, every
+    `_target_` against the allowlist, and the trainer's numbers."""
     for group, registry, given in (
         ("data", DATASETS, ("seed",)),
         ("model", MODELS, ("input_shape", "task", "embeddings")),
@@ -71,21 +45,16 @@ def validate(config):
         for name, node in (config.get(group) or {}).items():
             check_target((node or {}).get("_target_"), key=f"{group}.{name}")
     trainer = config["trainer"]
-
     check_trainer(trainer)  # precision, jit_compile, strategy, cpu_replicas, scale_learning_rate
-    at_least(
-        "trainer.epochs",
-        trainer.get("epochs"),
-        minimum=0,
-        what="a non-negative integer (0 evaluates the model without training)",
-    )
-    at_least("trainer.kfold", trainer.get("kfold"), int, True, minimum=2, what="an integer ≥ 2")
-    positive("trainer.final_epochs", trainer.get("final_epochs"), int, allow_none=True)
-    positive("trainer.steps_per_epoch", trainer.get("steps_per_epoch"), int, allow_none=True)
-    positive("trainer.validation_steps", trainer.get("validation_steps"), int, allow_none=True)
-    positive("trainer.steps_per_execution", trainer.get("steps_per_execution"), int)
-    positive("optimizer.learning_rate", config["optimizer"].get("learning_rate"))
+    get = trainer.get
+    check_int("trainer.epochs", get("epochs"), minimum=0, example=10, why=EPOCHS_0)
+    check_int("trainer.kfold", get("kfold"), minimum=2, allow_none=True, example=4)
+    check_int("trainer.final_epochs", get("final_epochs"), allow_none=True, example=80)
+    check_int("trainer.steps_per_epoch", get("steps_per_epoch"), allow_none=True, example=100)
+    check_int("trainer.validation_steps", get("validation_steps"), allow_none=True, example=50)
+    check_int("trainer.steps_per_execution", get("steps_per_execution"), example=1)
+    learning_rate = config["optimizer"].get("learning_rate")
+    check_number("optimizer.learning_rate", learning_rate, above=0, example=0.001)
     if "batch_size" in config["data"]:
-        positive("data.batch_size", config["data"]["batch_size"], int)
-
+        check_int("data.batch_size", config["data"]["batch_size"], example=32)
     resolve_cache(config["data"])  # data.cache: true, false or disk

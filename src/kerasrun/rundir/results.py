@@ -1,10 +1,14 @@
 """Turning a Keras history into `metrics.json`, and the objective a sweep optimises."""
 
+import csv
 import json
 import logging
 import math
 import os
 from pathlib import Path
+
+from kerasrun.console import one_line
+from kerasrun.rundir.layout import BEST_MODEL, CHECKPOINTS, METRICS
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +38,39 @@ def final_metrics(history, *, monitor, test=None, wall_time_s=0.0):
     epochs = len(next(iter(history.values()), []))
     metrics.update(epochs=epochs, wall_time_s=round(wall_time_s, 2), status="finished")
     # TerminateOnNaN stops at the first NaN loss: the run is over, and it failed.
-    if not all(map(math.isfinite, history.get("loss", []))):
+    if first_non_finite(history):
         metrics.update(status="failed", diverged=True)
     return metrics
+
+
+def is_training_loss(key):
+    """Whether a history or logs key is a training loss: `loss`, a GAN's `d_loss`, `g_loss`."""
+    return key.endswith("loss") and not key.startswith("val_")
+
+
+def first_non_finite(history):
+    """`(epoch, key, value)` of the first NaN/inf training loss, or `None`: the one divergence
+    check. Every `*loss` key counts: a GAN has no `loss`, but a `d_loss` and a `g_loss`."""
+    found = [
+        (epoch, key, value)
+        for key, values in history.items()
+        if is_training_loss(key)
+        for epoch, value in enumerate(values, 1)
+        if not math.isfinite(value)
+    ]
+    return min(found, default=None)
+
+
+def diverged_message(history, run_dir):
+    """One line for a run whose loss became NaN/inf: where, and what was kept."""
+    epoch, key, value = first_non_finite(history)
+    best = Path(run_dir) / CHECKPOINTS / BEST_MODEL
+    kept = f"the best model before it is {best}" if best.is_file() else "no model was saved"
+    loss = "the loss" if key == "loss" else key
+    return (
+        f"Training diverged: {loss} became {value} in epoch {epoch}; "
+        f"{kept}. Lower optimizer.learning_rate (it is often too high) and train again."
+    )
 
 
 def read_history(path, history):
@@ -49,8 +83,6 @@ def read_history(path, history):
     path = Path(path) if path else None
     if path is None or not path.is_file():
         return history
-    import csv
-
     with open(path, newline="") as f:
         rows = {int(row["epoch"]): row for row in csv.DictReader(f) if row.get("epoch")}
     if len(rows) <= len(next(iter(history.values()), [])):  # any key: a GAN has no "loss"
@@ -98,8 +130,6 @@ def write_yaml(path, data):
 
 def write_failure(path, error, wall_time_s):
     """Records in metrics.json how a run ended early: `failed` or `interrupted` (Ctrl-C)."""
-    from kerasrun.console import one_line
-
     if not Path(path).parent.is_dir():
         return
     status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
@@ -111,7 +141,7 @@ def write_failure(path, error, wall_time_s):
 def finished(run_dir):
     """The metrics of a run that is over: finished, or diverged (it would again); else `None`."""
     try:
-        metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+        metrics = json.loads((Path(run_dir) / METRICS).read_text())
     except (OSError, ValueError):
         return None
     return metrics if metrics.get("status") == "finished" or metrics.get("diverged") else None

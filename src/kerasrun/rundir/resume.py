@@ -3,7 +3,7 @@
 Hydra's run directory becomes the old run's (`${kerasrun_run_dir:...}` in conf/hydra/), and
 Hydra does not write its `.hydra/` files there again (`${kerasrun_output_subdir:...}`), so
 the run keeps the config and overrides it was started with. The training state comes from
-the run's `backup/` (see `kerasrun.checkpoints`); `train.log` and `history.csv` are appended to.
+the run's `backup/` (see `training/checkpoints.py`); `train.log` and `history.csv` are appended to.
 """
 
 import json
@@ -11,21 +11,14 @@ import logging
 import sys
 from pathlib import Path
 
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from kerasrun.console import error_line
 from kerasrun.errors import ConfigError
+from kerasrun.rundir.layout import HYDRA_CONFIG, HYDRA_DIR, metrics_path
 
 log = logging.getLogger("kerasrun")
-
-
-def run_dir(resume, new_dir):
-    """Hydra's `run.dir`: the run to resume, else a new directory (see `config.unique_dir`)."""
-    from kerasrun.config.resolvers import unique_dir
-
-    return str(resume) if resume else unique_dir(new_dir)
-
-
-def output_subdir(resume):
-    """Hydra's `output_subdir`: `.hydra`, or none when resuming (keep the original files)."""
-    return None if resume else ".hydra"
 
 
 def check_run_dir(resume):
@@ -35,11 +28,12 @@ def check_run_dir(resume):
     before Hydra creates (or writes to) anything.
     """
     path = Path(str(resume))
-    saved = path / ".hydra" / "config.yaml"
+    saved = path / HYDRA_DIR / HYDRA_CONFIG
     if not saved.is_file():
         what = "does not exist" if not path.exists() else "is not a train run directory"
         raise ConfigError(
-            f"resume={resume} {what} (no .hydra/config.yaml in it). Received: resume={resume}. "
+            f"resume={resume} {what} (no {HYDRA_DIR}/{HYDRA_CONFIG} in it). "
+            f"Received: resume={resume}. "
             "Pass a directory under outputs/runs/ (`runs` lists them)."
         )
 
@@ -52,8 +46,6 @@ def load_config(resume, overrides, *, multirun):
         overrides: the command line's overrides; only `resume=` itself is allowed.
         multirun: `True` under `-m`: a sweep continues by running it again instead.
     """
-    from omegaconf import OmegaConf
-
     if multirun:
         raise ConfigError(
             "resume= continues one run, not a sweep. Received: -m with resume. To continue a "
@@ -66,7 +58,7 @@ def load_config(resume, overrides, *, multirun):
             f"would change it. Received: {' '.join(others)}. Drop them, or start a new run."
         )
     check_run_dir(resume)
-    saved = OmegaConf.load(Path(str(resume)) / ".hydra" / "config.yaml")
+    saved = OmegaConf.load(Path(str(resume)) / HYDRA_DIR / HYDRA_CONFIG)
     saved.resume = str(resume)
     # `paths.output_dir` is `${hydra:runtime.output_dir}`: the run directory again.
     return OmegaConf.to_container(saved, resolve=True)
@@ -75,7 +67,7 @@ def load_config(resume, overrides, *, multirun):
 def status(resume):
     """The run's `metrics.json` status (`finished`, `failed`, ...), or `None`."""
     try:
-        return json.loads((Path(str(resume)) / "metrics.json").read_text()).get("status")
+        return json.loads(metrics_path(str(resume)).read_text()).get("status")
     except (OSError, ValueError):
         return None
 
@@ -86,10 +78,6 @@ def config_or_exit(run_dir, overrides, *, multirun):
     A mistake (another override, `-m`, not a run directory) is one `Error:` line and exit
     code 2, and nothing in the old run is touched.
     """
-    from omegaconf.errors import OmegaConfBaseException
-
-    from kerasrun.console import error_line
-
     try:
         config = load_config(run_dir, list(overrides), multirun=multirun)
     except (ConfigError, OmegaConfBaseException) as e:

@@ -12,13 +12,27 @@ kerasrun's allowlist before anything is built from it. A run made on another mac
 paths that do not exist here; building its data then says which key to override.
 """
 
+import functools
+import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerasrun.errors import ConfigError, require
+import numpy as np
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from PIL import Image
 
-CHECKPOINTS = {"best": ("checkpoints", "best.keras"), "last": ("model.keras",)}
+from kerasrun.console import one_line
+from kerasrun.data import build_data, resolve_cache
+from kerasrun.data import images as pipeline
+from kerasrun.errors import ConfigError, require
+from kerasrun.models import GENERATIVE, load_model
+from kerasrun.rundir.layout import RUN_CONFIG, SAMPLES, best_model_path, final_model_path
+from kerasrun.training.callbacks import check_target
+
+CHECKPOINTS = {"best": best_model_path, "last": final_model_path}  # checkpoint= -> its file
 # Data keys that name files or folders on the machine that trained the run.
 PATH_KEYS = ("root", "path")
 
@@ -44,8 +58,6 @@ class Run:
 
     def load_model(self):
         """The run's model, in safe mode; raw inputs in (the preprocessing is inside it)."""
-        from kerasrun.models import load_model
-
         return load_model(self.model_path)
 
     def check_paths(self, **overrides):
@@ -57,7 +69,7 @@ class Run:
             where = (
                 "on the command line"
                 if overrides.get(key) is not None
-                else f"from {self.path / 'config.yaml'}"
+                else f"from {self.path / RUN_CONFIG}"
             )
             require(
                 value is None or Path(os.path.expanduser(str(value))).exists(),
@@ -72,8 +84,6 @@ class Run:
         Raises:
             ConfigError: a path of the data config does not exist here (see `check_paths`).
         """
-        from kerasrun.data import build_data, resolve_cache
-
         data_cfg = resolve_cache(self.check_paths(**overrides))
         name = data_cfg.pop("name")
         return build_data(name, seed=self.config.get("seed", 0), **data_cfg)
@@ -86,13 +96,11 @@ def require_classifier(run, command):
         run: an opened run (`open_run`).
         command: the command asking, for the message (`"predict"`).
     """
-    from kerasrun.models import GENERATIVE
-
     name = (run.config.get("model") or {}).get("name")
     require(
         name not in GENERATIVE,
         f"{command} needs the run of a model that predicts labels. Received: run='{run.path}', "
-        f"a model={name} run, which generates images: they are in {run.path / 'samples'} and "
+        f"a model={name} run, which generates images: they are in {run.path / SAMPLES} and "
         f"in TensorBoard's Images tab. Use `evaluate run={run.path}` for its losses.",
     )
 
@@ -106,10 +114,6 @@ def open_run(path, checkpoint="best"):
             model when there is none), `"last"` (`model.keras`, the final model), or the path
             of a `.keras` file.
     """
-    from omegaconf import OmegaConf
-
-    from kerasrun.training.callbacks import check_target
-
     require(
         path is not None and str(path) not in ("", "???"),
         "run must be a run directory written by train, and none was given. Set "
@@ -117,16 +121,16 @@ def open_run(path, checkpoint="best"):
     )
     path = Path(os.path.expanduser(str(path)))
     require(
-        (path / "config.yaml").is_file(),
-        f"run must be a run directory written by train (with a config.yaml). Received: "
-        f"run='{path}', which {'has no config.yaml' if path.is_dir() else 'does not exist'}. "
+        (path / RUN_CONFIG).is_file(),
+        f"run must be a run directory written by train (with a {RUN_CONFIG}). Received: "
+        f"run='{path}', which {f'has no {RUN_CONFIG}' if path.is_dir() else 'does not exist'}. "
         "Pass the folder train printed as 'Run directory:' (`runs` lists them).",
     )
     try:
-        config = OmegaConf.to_container(OmegaConf.load(path / "config.yaml"), resolve=False)
+        config = OmegaConf.to_container(OmegaConf.load(path / RUN_CONFIG), resolve=False)
     except Exception as e:
         raise ConfigError(
-            f"{path / 'config.yaml'} cannot be read ({type(e).__name__}: {e}). "
+            f"{path / RUN_CONFIG} cannot be read ({type(e).__name__}: {e}). "
             "It may be truncated: train the run again."
         ) from None
     for group in ("optimizer", "callbacks", "logger"):
@@ -140,9 +144,9 @@ def open_run(path, checkpoint="best"):
 
 def _checkpoint(path, checkpoint):
     if checkpoint in CHECKPOINTS:
-        candidates = [path.joinpath(*CHECKPOINTS[checkpoint])]
+        candidates = [CHECKPOINTS[checkpoint](path)]
         if checkpoint == "best":  # runs without a checkpoint callback: the final model
-            candidates.append(path / "model.keras")
+            candidates.append(final_model_path(path))
         for candidate in candidates:
             if candidate.is_file():
                 return candidate
@@ -205,11 +209,7 @@ def load_images(paths, input_shape):
     Raises:
         ConfigError: a file is not an image that can be read (named, with the reason).
     """
-    import numpy as np
     import tensorflow as tf
-    from PIL import Image
-
-    from kerasrun.data import images as pipeline
 
     height, width, channels = input_shape[-3:]
     loaded = []
@@ -236,13 +236,6 @@ def load_images(paths, input_shape):
 
 def exit_on_user_error(main):
     """Wraps a command's `main(cfg)`: a user mistake is one `Error:` line and exit code 2."""
-    import functools
-    import logging
-    import sys
-
-    from omegaconf.errors import OmegaConfBaseException
-
-    from kerasrun.console import one_line
 
     @functools.wraps(main)
     def wrapper(cfg):

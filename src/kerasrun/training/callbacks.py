@@ -11,7 +11,13 @@ move without breaking a saved run. Runs saved with the old `kerasrun.checkpoints
 targets still resume, evaluate and predict: those names mean `keras.callbacks.<Class>`.
 """
 
+import inspect
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
 from kerasrun.errors import ConfigError
+from kerasrun.rundir.results import lower_is_better, read_history
 
 ALLOWED_PREFIXES = {  # the config key's first part -> the modules its targets may come from
     "optimizer": ("keras.optimizers.",),
@@ -49,9 +55,7 @@ def instantiate(node, *, key, **overrides):
         key: where the node lives in the config (`callbacks.early_stopping`), for errors.
         **overrides: keyword arguments that win over the node's.
     """
-    import inspect
-
-    import keras
+    import keras  # lazy: TensorFlow, not needed to check a config
 
     node = dict(node)
     target = public_target(node.pop("_target_", None))
@@ -90,11 +94,7 @@ def continue_best(callbacks, history):
     model saved before the kill: its best so far comes from the run's `history` (the epochs
     already done), instead of starting from scratch.
     """
-    import math
-
-    import keras
-
-    from kerasrun.rundir.results import lower_is_better
+    import keras  # lazy: TensorFlow
 
     for callback in callbacks:
         if not isinstance(callback, keras.callbacks.ModelCheckpoint):
@@ -105,3 +105,75 @@ def continue_best(callbacks, history):
                 callback.mode == "auto" and lower_is_better(callback.monitor)
             )
             callback.best = min(values) if lower else max(values)  # Keras's initial "best"
+
+
+@dataclass
+class RunCallbacks:
+    """The callbacks and loggers of a run (or of a K-fold fold), ready for `fit`.
+
+    Attributes:
+        callbacks: in order, with the backup last: an epoch is logged before it counts as
+            done, so a kill in between repeats it (and its first log is pruned) rather than
+            losing it.
+        backup: kerasrun's `BackupAndRestore`, or `None` (`~callbacks.backup_and_restore`).
+        state: the backup's state of a resumed run (`epoch`, `phase`, ...), or `None`.
+        history_csv: the CSV logger's file, or `None`.
+        tensorboard_dir: the TensorBoard logger's folder, or `None`.
+    """
+
+    callbacks: list
+    backup: object
+    state: dict
+    history_csv: str
+    tensorboard_dir: str
+
+    @property
+    def resumed_in_fine_tune(self):
+        """Whether the backup was made in the fine-tuning phase: phase 1 had finished."""
+        return bool(self.state) and self.state["phase"] == "fine-tune"
+
+
+def logger_paths(config):
+    """`(history_csv, tensorboard_dir)` of the run's `logger` node (each `None` if off)."""
+    logger = config.get("logger") or {}  # logger=[] on the command line: Hydra drops the key
+    csv, tensorboard = logger.get("csv") or {}, logger.get("tensorboard") or {}
+    return csv.get("filename"), tensorboard.get("log_dir")
+
+
+def run_callbacks(config, *, extra=(), chief_run_dir=None):
+    """Builds the `callbacks` and `logger` nodes of `config`; continues a resumed run.
+
+    A resumed run (`train resume=...`, a re-run sweep, a killed fold) trains again the
+    epochs after its backup: what the killed run logged for them is pruned, and a
+    `ModelCheckpoint` keeps the best of the epochs before the kill.
+
+    Args:
+        config: the plain run config.
+        extra: more callbacks (a generative model's samplers), placed before the backup.
+        chief_run_dir: `(chief's run dir, this process's run dir)`: a multi-worker worker
+            writes its own backup, but restores the chief's, so that all start from one state.
+    """
+    from kerasrun.training.checkpoints import BackupAndRestore, prune_logs, read_state  # lazy: TF
+
+    callbacks = build_callbacks(config.get("callbacks"), group="callbacks")
+    callbacks += build_callbacks(config.get("logger"), group="logger")
+    backup = next((c for c in callbacks if isinstance(c, BackupAndRestore)), None)
+    callbacks = [c for c in callbacks if c is not backup] + list(extra) + [backup] * bool(backup)
+    if backup and chief_run_dir and chief_run_dir[0] != chief_run_dir[1]:
+        chief, own = map(Path, chief_run_dir)
+        backup.restore_dir = chief / backup.backup_dir.relative_to(own)
+    state = read_state(backup.restore_dir) if backup else None
+    history_csv, tensorboard_dir = logger_paths(config)
+    prune_logs(
+        state["epoch"] if state else 0, tensorboard_dir=tensorboard_dir, history_csv=history_csv
+    )
+    continue_best(callbacks, read_history(history_csv, {}))  # the earlier epochs' best
+    return RunCallbacks(callbacks, backup, state, history_csv, tensorboard_dir)
+
+
+def backup_dir(config):
+    """The `backup_dir` of the run's `BackupAndRestore` callback, or `None` without one."""
+    for node in (config.get("callbacks") or {}).values():
+        if node and public_target(node.get("_target_")) == "keras.callbacks.BackupAndRestore":
+            return node.get("backup_dir")
+    return None

@@ -24,11 +24,10 @@ from pathlib import Path
 import keras
 
 from kerasrun.errors import Preempted
-from kerasrun.rundir.results import write_json
+from kerasrun.rundir.layout import BACKUP_STATE
+from kerasrun.rundir.results import is_training_loss, write_json
 
 log = logging.getLogger(__name__)
-
-STATE = "state.json"
 
 
 class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
@@ -37,8 +36,7 @@ class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
 
     def on_batch_end(self, batch, logs=None):
         for key, value in (logs or {}).items():
-            training = key.endswith("loss") and not key.startswith("val_")
-            if training and not math.isfinite(float(value)):
+            if is_training_loss(key) and not math.isfinite(float(value)):
                 super().on_batch_end(batch, {"loss": value})
                 return
 
@@ -50,7 +48,7 @@ def read_state(backup_dir):
     is no backup, or when its weights file is missing (then nothing is trusted).
     """
     try:
-        state = json.loads((Path(backup_dir) / STATE).read_text())
+        state = json.loads((Path(backup_dir) / BACKUP_STATE).read_text())
     except (OSError, ValueError):
         return None
     if not (Path(backup_dir) / str(state.get("weights"))).is_file():
@@ -162,7 +160,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             "phase_start": self.phase_start,
             "weights": name,
         }
-        write_json(self.backup_dir / STATE, state)  # the commit: now this backup counts
+        write_json(self.backup_dir / BACKUP_STATE, state)  # the commit: now this backup counts
         for old in self.backup_dir.glob("*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)

@@ -10,17 +10,22 @@ folds: the book's averaged curve, which shows after how many epochs to stop.
 import logging
 import shutil
 import statistics
+from pathlib import Path
+
+import tensorflow as tf
 
 from kerasrun import console
 from kerasrun.config.compose import move_paths
 from kerasrun.errors import require
+from kerasrun.rundir.layout import FOLDS, METRICS, TENSORBOARD
 from kerasrun.rundir.results import final_metrics, finished, read_history, write_json
-from kerasrun.training.callbacks import build_callbacks
+from kerasrun.training.callbacks import logger_paths, run_callbacks
+from kerasrun.training.fit import Fit
 
 log = logging.getLogger("kerasrun")
 
 
-def cross_validate(config, run_dir, data, new_model, *, k, fit, progress):
+def cross_validate(config, run_dir, data, new_model, *, k, fit_options):
     """Trains `new_model()` on each of `k` folds; returns the `kfold_*` metrics of the run.
 
     Args:
@@ -29,8 +34,7 @@ def cross_validate(config, run_dir, data, new_model, *, k, fit, progress):
         data: a `DataBundle` with `folds`.
         new_model: returns a freshly built and compiled model.
         k: the number of folds.
-        fit: keyword arguments for `model.fit` (steps, verbosity).
-        progress: keyword arguments for `EpochProgress`.
+        fit_options: keyword arguments for `Fit` (steps per epoch and per pass).
 
     Returns:
         `{"kfold_val_mae": mean, "kfold_val_mae_std": std, ..., "kfold": {"k": k, "folds":
@@ -53,32 +57,26 @@ def cross_validate(config, run_dir, data, new_model, *, k, fit, progress):
     epochs = config["trainer"]["epochs"]
     folds, histories = [], []
     for i, (train_dataset, validation_dataset, sizes) in enumerate(data.folds(k), start=1):
-        fold_dir = run_dir / "folds" / f"fold_{i}"
+        fold_dir = Path(run_dir) / FOLDS / f"fold_{i}"
         fold_dir.mkdir(parents=True, exist_ok=True)
-        callbacks, history_csv = _callbacks(config, run_dir, fold_dir)
+        fold_config = fold_paths(config, run_dir, fold_dir)
         fold = finished(fold_dir)
         if fold:  # a resumed run: this fold was done before the kill
-            history = read_history(history_csv, {})
+            history = read_history(logger_paths(fold_config)[0], {})
         else:
-            history = _fit_fold(
-                fold_dir,
-                new_model(),
-                train_dataset,
-                validation_dataset,
-                callbacks,
-                history_csv,
-                fit=fit,
-                epochs=epochs,
-                progress=dict(progress, phase=f"fold {i}/{k}"),
-            )
+            callbacks = run_callbacks(fold_config)  # resumes the fold from its backup
+            fit = Fit(new_model(), train_dataset, validation_dataset, callbacks, **fit_options)
+            history = read_history(callbacks.history_csv, fit(0, epochs, phase=f"fold {i}/{k}"))
+            if callbacks.backup:  # the fold is over: nothing to resume
+                shutil.rmtree(callbacks.backup.backup_dir, ignore_errors=True)
             scores = final_metrics(history, monitor=config["monitor"])
             fold = {"fold": i, **sizes, **{key: v for key, v in scores.items() if "val_" in key}}
             fold.update(epochs=scores["epochs"], status=scores["status"])
-            write_json(fold_dir / "metrics.json", fold)
+            write_json(fold_dir / METRICS, fold)
         log.info(console.describe_fold(fold, k))
         folds.append(fold)
         histories.append(history)
-    _write_mean_curves(histories, run_dir / "folds" / "mean" / "tensorboard")
+    _write_mean_curves(histories, Path(run_dir) / FOLDS / "mean" / TENSORBOARD)
 
     metrics = {}
     for key in folds[0]:
@@ -87,65 +85,19 @@ def cross_validate(config, run_dir, data, new_model, *, k, fit, progress):
             metrics[f"kfold_{key}"] = statistics.fmean(values)
             metrics[f"kfold_{key}_std"] = statistics.pstdev(values)
     console.kfold_table(folds, metrics)
+    if not config["trainer"]["final_epochs"]:
+        log.info("No final model (trainer.final_epochs=null): the K-fold scores are the run.")
     return {**metrics, "kfold": {"k": k, "folds": folds}}
 
 
-def _fit_fold(
-    fold_dir,
-    model,
-    train_dataset,
-    validation_dataset,
-    callbacks,
-    history_csv,
-    *,
-    fit,
-    epochs,
-    progress,
-):
-    """Trains one fold (from its backup, if a kill interrupted it); returns its history.
-
-    SIGTERM or Ctrl-C: the fold's backup is saved after the current batch and `Preempted`
-    stops the run, as in `train` (`train resume=<run>` continues this fold).
-    """
-    from kerasrun.training.checkpoints import BackupAndRestore, StopOnSignal, prune_logs, read_state
-    from kerasrun.training.progress import EpochProgress
-
-    backup = next((c for c in callbacks if isinstance(c, BackupAndRestore)), None)
-    state = read_state(backup.backup_dir) if backup else None
-    prune_logs(
-        state["epoch"] if state else 0,
-        tensorboard_dir=fold_dir / "tensorboard",
-        history_csv=history_csv,
-    )
-    steps = fit["steps_per_epoch"]
-    stopper = StopOnSignal(backup)
-    with stopper:
-        history = model.fit(
-            train_dataset.repeat() if steps else train_dataset,
-            validation_data=validation_dataset,
-            epochs=epochs,
-            **fit,
-            callbacks=callbacks + [stopper, EpochProgress(epochs, **progress)],
-        ).history
-    stopper.check()  # a signal during the last epoch's end
-    if backup:
-        shutil.rmtree(backup.backup_dir, ignore_errors=True)
-    return read_history(history_csv, history)
-
-
-def _callbacks(config, run_dir, fold_dir):
-    """The run's callbacks and loggers, with every path under `run_dir` moved to `fold_dir`,
-    the backup last (see train.py); and the fold's history.csv, or `None`."""
-    from kerasrun.training.checkpoints import BackupAndRestore
-
-    logger = move_paths(config.get("logger") or {}, run_dir, fold_dir)
-    callbacks = build_callbacks(
-        move_paths(config.get("callbacks") or {}, run_dir, fold_dir), group="callbacks"
-    )
-    callbacks += build_callbacks(logger, group="logger")
-    backups = [c for c in callbacks if isinstance(c, BackupAndRestore)]
-    callbacks = [c for c in callbacks if c not in backups] + backups
-    return callbacks, (logger.get("csv") or {}).get("filename")
+def fold_paths(config, run_dir, fold_dir):
+    """The run's config with every path of its callbacks and loggers under `run_dir` moved to
+    `fold_dir`: each fold's TensorBoard curves, history.csv, checkpoint and backup."""
+    moved = {
+        group: move_paths(config.get(group) or {}, run_dir, fold_dir)
+        for group in ("callbacks", "logger")
+    }
+    return {**config, **moved}
 
 
 def _write_mean_curves(histories, log_dir):
@@ -153,8 +105,6 @@ def _write_mean_curves(histories, log_dir):
 
     Folds that stopped early (early stopping, NaN) shorten the curve to the shortest fold.
     """
-    import tensorflow as tf
-
     length = min(len(h.get("loss", [])) for h in histories)
     for split, prefix in (("train", ""), ("validation", "val_")):
         keys = [

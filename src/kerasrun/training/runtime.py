@@ -20,9 +20,14 @@ the number of replicas (the linear scaling rule, for a larger global batch).
 import json
 import logging
 import os
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
-from kerasrun.errors import ConfigError
+from kerasrun import console
+from kerasrun.config.compose import move_paths
+from kerasrun.errors import ConfigError, check_int, is_number
 
 log = logging.getLogger(__name__)
 
@@ -143,14 +148,7 @@ def check_trainer(trainer):
     get = trainer.get
     _check("trainer.precision", get("precision", "auto"), PRECISIONS)
     _check("trainer.strategy", get("strategy", "auto"), STRATEGIES)
-    cpu_replicas = get("cpu_replicas")
-    if cpu_replicas is not None and (
-        not isinstance(cpu_replicas, int) or isinstance(cpu_replicas, bool) or cpu_replicas < 1
-    ):
-        raise ConfigError(
-            "trainer.cpu_replicas must be a positive integer or null. "
-            f"Received: trainer.cpu_replicas={cpu_replicas!r}. Use e.g. trainer.cpu_replicas=2."
-        )
+    check_int("trainer.cpu_replicas", get("cpu_replicas"), allow_none=True, example=2)
     jit_compile = get("jit_compile", "auto")
     if jit_compile not in ("auto", True, False):
         raise ConfigError(
@@ -240,6 +238,53 @@ def resolve(precision="auto", jit_compile="auto", strategy="auto", cpu_replicas=
     return runtime, dist
 
 
+def set_up(trainer, *, seed, batch_size=None):
+    """Applies the run's `trainer` settings to this process: TensorFlow imported quietly,
+    precision, XLA and strategy resolved for this machine, a fresh Keras session, seeded, and
+    the global batch and learning rate scale of the strategy's replicas. Logs what `auto`
+    became.
+
+    Args:
+        trainer: the plain `trainer` config node.
+        seed: the run's `seed`.
+        batch_size: `data.batch_size`, one replica's batch, or `None`.
+
+    Returns:
+        `(Runtime, tf.distribute.Strategy)`.
+    """
+    import_tensorflow_quietly()
+    import keras  # lazy: TensorFlow, after its start-up chatter is silenced
+
+    rt, strategy = resolve(
+        trainer["precision"],
+        trainer["jit_compile"],
+        trainer["strategy"],
+        trainer.get("cpu_replicas"),  # .get: runs saved before these keys can be resumed
+    )
+    keras.utils.set_random_seed(seed)
+    scale_batch_and_learning_rate(rt, batch_size, trainer.get("scale_learning_rate", False))
+    log.info(console.describe_runtime(rt))
+    return rt, strategy
+
+
+def own_run_dir(config, run_dir, rt):
+    """`(config, run_dir)` this process writes to: the run's own, or for a `multi_worker`
+    worker that is not the chief, a temporary directory with every path of `config` under
+    `run_dir` moved into it. TensorFlow's multi-worker pattern: a worker runs every step the
+    chief runs (they train in lockstep), but only the chief writes the run."""
+    if rt.is_chief:
+        return config, Path(run_dir)
+    own_dir = Path(tempfile.mkdtemp(prefix="kerasrun-worker-"))
+    return move_paths(config, run_dir, own_dir), own_dir
+
+
+def remove_own_run_dir(run_dir, rt, chief_run_dir):
+    """A worker's temporary directory goes when it has finished; the chief's run stays."""
+    if not rt.is_chief:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        log.info(f"{rt.task}: finished; the chief wrote the run to {chief_run_dir}.")
+
+
 def scale_batch_and_learning_rate(rt, batch_size, scale_learning_rate):
     """Records the per-replica and global batch and the learning rate factor in `rt`.
 
@@ -256,7 +301,7 @@ def scale_batch_and_learning_rate(rt, batch_size, scale_learning_rate):
 
 def scaled_learning_rate(learning_rate, scale):
     """`learning_rate` × `scale`, for `trainer.scale_learning_rate=linear`."""
-    if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool):
+    if not is_number(learning_rate):
         raise ConfigError(
             "trainer.scale_learning_rate=linear needs a number as optimizer.learning_rate. "
             f"Received: optimizer.learning_rate={learning_rate!r}. Set a number, or "

@@ -1,0 +1,81 @@
+"""Resume state and log pruning: what a killed run leaves, read back for `train resume=`."""
+
+import json
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from kerasrun.training.checkpoints import BackupAndRestore, prune_logs, read_state
+
+
+def tiny_model():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_read_state_trusts_only_a_complete_backup(tmp_path):
+    assert read_state(tmp_path) is None  # no backup at all
+    (tmp_path / "state.json").write_text('{"epoch": 3, "weig')  # cut by a kill
+    assert read_state(tmp_path) is None
+    state = {"epoch": 3, "batch": 0, "phase": "train", "weights": "w.weights.h5"}
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    assert read_state(tmp_path) is None  # names weights that are not there
+    (tmp_path / "w.weights.h5").write_bytes(b"...")
+    assert read_state(tmp_path) == state
+
+
+def test_a_backup_names_its_weights_and_restores_them(tmp_path):
+    model = tiny_model()
+    backup = BackupAndRestore(tmp_path / "backup")
+    backup.set_model(model)
+    backup.save(2)
+    backup.save(3)
+    state = read_state(tmp_path / "backup")
+    assert (state["epoch"], state["phase"]) == (3, "train")
+    assert [p.name for p in (tmp_path / "backup").glob("*.weights.h5")] == [state["weights"]]
+
+    saved = [w.numpy() for w in model.weights]
+    fresh = tiny_model()
+    restore = BackupAndRestore(tmp_path / "backup")
+    restore.set_model(fresh)
+    restore.on_train_begin()
+    assert fresh._initial_epoch == 3
+    for a, b in zip(saved, fresh.weights, strict=True):
+        np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_a_fine_tune_backup_is_not_loaded_into_phase_1(tmp_path):
+    model = tiny_model()
+    backup = BackupAndRestore(tmp_path)
+    backup.set_model(model)
+    backup.save(5, phase="fine-tune")
+    phase_1 = BackupAndRestore(tmp_path)
+    phase_1.set_model(tiny_model())
+    phase_1.on_train_begin()
+    assert phase_1.restored is None
+
+
+def test_prune_logs_drops_the_epochs_that_run_again(tmp_path):
+    csv = tmp_path / "history.csv"
+    csv.write_text("epoch,loss\n0,1.0\n1,0.5\n2,0.25\n3,0.1")  # the last row was cut
+    log_dir = tmp_path / "tensorboard" / "train"
+    with tf.summary.create_file_writer(str(log_dir)).as_default():
+        for step in range(4):
+            tf.summary.scalar("epoch_loss", 1.0 / (step + 1), step=step)
+
+    prune_logs(2, tensorboard_dir=tmp_path / "tensorboard", history_csv=csv)
+
+    assert csv.read_text() == "epoch,loss\n0,1.0\n1,0.5\n"
+    events = EventAccumulator(str(log_dir))
+    events.Reload()
+    assert [e.step for e in events.Tensors("epoch_loss")] == [0, 1]
+
+
+def test_prune_logs_from_0_keeps_nothing_of_a_run_without_backup(tmp_path):
+    csv = tmp_path / "history.csv"
+    csv.write_text("epoch,loss\n0,1.0\n")
+    prune_logs(0, history_csv=csv)
+    assert csv.read_text() == "epoch,loss\n"
