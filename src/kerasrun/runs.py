@@ -29,6 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kerasrun.console import console
+from kerasrun.errors import ConfigError, check_int
 from kerasrun.rundir.index import (
     STATUSES,
     RunRecord,
@@ -55,7 +56,7 @@ DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-class UsageError(ValueError):
+class UsageError(ConfigError):
     """A bad command-line value: printed as one `Error:` line, exit code 2."""
 
 
@@ -285,8 +286,8 @@ def run_command(args):
     """Finds, filters, sorts and prints the runs; returns the exit code."""
     root = Path(args.root)
     where = f"{str(root).rstrip('/')}/"
-    if args.limit is not None and args.limit < 1:
-        raise UsageError(f"--limit must be a positive number. Received: --limit={args.limit}")
+    if args.limit is not None:
+        check_int("--limit", args.limit)
     runs = read_runs(find_run_dirs(root.absolute()))
     if not runs:
         print(f"No runs under {where}. Train one with: train")
@@ -329,7 +330,7 @@ def main(argv=None):
     """The `runs` console script; returns its exit code (0, or 2 for a bad option)."""
     try:
         return run_command(build_parser().parse_args(argv))
-    except UsageError as e:
+    except ConfigError as e:  # a UsageError, or check_int's
         print(f"Error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `runs | head`

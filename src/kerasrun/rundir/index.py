@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from kerasrun.console import one_line
 from kerasrun.errors import is_int, is_number
 from kerasrun.rundir.layout import (
     HYDRA_DIR,
@@ -106,7 +107,7 @@ def read_run(path):
         run.optimized_metric = str(config.get("optimized_metric") or "")
         metrics = _read_metrics(metrics_path(path))
     except (OSError, ValueError, yaml.YAMLError) as e:
-        run.status, run.error = "unreadable", _first_line(e)
+        run.status, run.error = "unreadable", one_line(e, with_type=False) or type(e).__name__
         return run
     run.overrides = _read_overrides(overrides_path(path))
     if metrics is None:
@@ -164,11 +165,6 @@ def _mapping(data, path):
 def _name(config, group):
     node = config.get(group)
     return str(node.get("name") or "") if isinstance(node, dict) else ""
-
-
-def _first_line(error):
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def _status_without_metrics(path):
