@@ -223,7 +223,7 @@ def test_failed_killed_running_and_config_error_runs(tmp_path):
     running = fake_run(tmp_path, NOW - timedelta(hours=2), log_age_s=5)
     bad = fake_run(tmp_path, NOW - timedelta(hours=1), model="mlp")
     (bad / "config.yaml").unlink()  # `train` exits 2 on a config error before writing it
-    message = "data.batch_size must be a positive number. Received: data.batch_size=0."
+    message = "data.batch_size must be a positive integer. Received: data.batch_size=0."
     (bad / "train.log").write_text(f"[10:00:00] ERROR {message}\n")
     os.utime(bad / "train.log", (time.time() - 3600,) * 2)
     found = {row["path"]: row for row in rows(cwd=tmp_path)}

@@ -17,206 +17,47 @@ with an error, else "killed"; a run whose files cannot be read is "unreadable".
 import argparse
 import csv
 import difflib
-import json
-import math
 import os
 import re
 import sys
-import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import yaml
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
 
+from kerasrun.console import console
+from kerasrun.errors import ConfigError, check_int
+from kerasrun.rundir.index import (
+    STATUSES,
+    RunRecord,
+    best_run,
+    filter_runs,
+    find_run_dirs,
+    key_overrides,
+    read_runs,
+    recorded_metrics,
+    sort_runs,
+)
+from kerasrun.rundir.layout import backup_state_path
 from kerasrun.rundir.results import lower_is_better
 
-STATUSES = ("finished", "failed", "interrupted", "stopped_nan", "running", "killed", "unreadable")
 STATUS_STYLES = {
     "finished": "green",
     "running": "cyan",
     "failed": "bold red",
     "unreadable": "bold red",
 }
-# A run without metrics.json whose train.log changed this recently is still running.
-RUNNING_WINDOW_S = 120
-# Overrides that say where files are, not what makes runs differ (as Hydra's override_dirname).
-PATH_KEYS = ("data.root", "data.path", "resume", "paths.root")
-SHOWN_KEYS = ("data", "model")  # they have their own columns
 EXTRA_METRICS = ("test_accuracy", "test_mae")
 OVERRIDES_WIDTH = 60
-STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})")
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class UsageError(ValueError):
+class UsageError(ConfigError):
     """A bad command-line value: printed as one `Error:` line, exit code 2."""
-
-
-@dataclass
-class Run:
-    """What `runs` knows about one run directory."""
-
-    path: Path
-    started: datetime
-    kind: str = "run"
-    job: int = -1  # a sweep job's number
-    data: str = ""
-    model: str = ""
-    overrides: list = field(default_factory=list)
-    status: str = "unknown"
-    error: str = ""
-    metrics: dict = field(default_factory=dict)
-    optimized_metric: str = ""
-
-    def value(self, key):
-        """`metrics[key]` as a finite float, or `None` (missing, NaN, not a number)."""
-        value = self.metrics.get(key)
-        return float(value) if value is not None and math.isfinite(value) else None
-
-
-# Finding and reading run directories.
-
-
-def find_run_dirs(root):
-    """Directories under `root` (itself included) holding `config.yaml` or `.hydra/`.
-
-    Symlinks are not followed, and nothing below a run directory is searched.
-    """
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        if "config.yaml" in filenames or ".hydra" in dirnames:
-            found.append(Path(dirpath))
-            dirnames.clear()
-        else:
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-    return found
-
-
-def read_run(path):
-    """Reads one run directory into a `Run`; corrupt files make its status `unreadable`."""
-    run = Run(path, _started(path), *_kind(path))
-    try:
-        config = _read_config(path)
-        run.data, run.model = _name(config, "data"), _name(config, "model")
-        run.optimized_metric = str(config.get("optimized_metric") or "")
-        metrics = _read_metrics(path / "metrics.json")
-    except (OSError, ValueError, yaml.YAMLError) as e:
-        run.status, run.error = "unreadable", _first_line(e)
-        return run
-    run.overrides = _read_overrides(path / ".hydra" / "overrides.yaml")
-    if metrics is None:
-        run.status, run.error = _status_without_metrics(path)
-    else:
-        run.metrics = {k: v for k, v in metrics.items() if _is_number(v)}
-        run.status = str(metrics.get("status") or "unknown")
-        run.error = str(metrics.get("error") or "")
-    return run
-
-
-def read_runs(paths):
-    """`read_run` for each path, skipping directories deleted while `runs` looks at them."""
-    runs = []
-    for path in paths:
-        try:
-            runs.append(read_run(path))
-        except FileNotFoundError:
-            continue
-    return runs
-
-
-def _read_config(path):
-    """config.yaml (resolved), else .hydra/config.yaml (a run that stopped before writing it)."""
-    for candidate in (path / "config.yaml", path / ".hydra" / "config.yaml"):
-        if candidate.is_file():
-            return _mapping(yaml.load(candidate.read_text(), Loader=_Loader), candidate)
-    return {}
-
-
-def _read_metrics(path):
-    if not path.is_file():
-        return None
-    try:
-        return _mapping(json.loads(path.read_text()), path)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path.name}: {e}") from e
-
-
-def _read_overrides(path):
-    try:
-        overrides = yaml.load(path.read_text(), Loader=_Loader) if path.is_file() else []
-    except (OSError, ValueError, yaml.YAMLError):
-        return ["?"]
-    return [str(o) for o in overrides] if isinstance(overrides, list) else ["?"]
-
-
-def _mapping(data, path):
-    if not isinstance(data, dict):
-        raise ValueError(f"{path.name} is not a mapping")
-    return data
-
-
-def _name(config, group):
-    node = config.get(group)
-    return str(node.get("name") or "") if isinstance(node, dict) else ""
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _first_line(error):
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
-
-
-def _status_without_metrics(path):
-    """`(status, error)` of a run that wrote no metrics.json: running, failed or killed."""
-    log = path / "train.log"
-    last = _last_line(log)
-    if " ERROR " in last:  # a config error: `train` exits 2 before metrics.json exists
-        return "failed", last.split(" ERROR ", 1)[1]
-    changed = (log if log.is_file() else path).stat().st_mtime
-    return ("running" if time.time() - changed < RUNNING_WINDOW_S else "killed"), ""
-
-
-def _last_line(path, tail=4096):
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - tail))
-            lines = f.read().decode("utf-8", "replace").strip().splitlines()
-    except OSError:
-        return ""
-    return lines[-1] if lines else ""
-
-
-def _started(path):
-    """The start time in the directory name (a sweep job's: its sweep's), else its mtime."""
-    for name in (path.name, path.parent.name):
-        match = STAMP.match(name)
-        if match:
-            return datetime.strptime(match.group(1), "%Y-%m-%d_%H-%M-%S")
-    return datetime.fromtimestamp(path.stat().st_mtime)
-
-
-def _kind(path):
-    """`("run", -1)`, or `("sweep #<n>", n)` for `sweeps/<date>_<time>/<n>_<overrides>/`."""
-    match = re.match(r"^(\d+)_", path.name)
-    in_sweep = (path.parent / "multirun.yaml").is_file() or path.parent.parent.name == "sweeps"
-    return (f"sweep #{match.group(1)}", int(match.group(1))) if match and in_sweep else ("run", -1)
-
-
-def key_overrides(overrides):
-    """The overrides that tell runs apart: not data=/model= (shown already), not file paths."""
-    keep = []
-    for override in overrides:
-        key, _, value = override.lstrip("+~").partition("=")
-        if key in SHOWN_KEYS or key in PATH_KEYS or "/" in value or "\\" in value:
-            continue
-        keep.append(override)
-    return keep
 
 
 # Command-line values.
@@ -252,7 +93,7 @@ def parse_statuses(text):
 
 def check_sort(sort, runs):
     """Refuses a `--sort` key that is neither `time` nor a metric any run recorded."""
-    known = sorted({key for run in runs for key in run.metrics})
+    known = recorded_metrics(runs)
     if sort == "time" or sort in known:
         return
     close = difflib.get_close_matches(sort, known, n=1)
@@ -263,44 +104,19 @@ def check_sort(sort, runs):
     )
 
 
-# Selecting and ordering.
+# Selecting.
 
 
-def filter_runs(runs, args):
+def select(runs, args):
     """The runs that pass `--data`, `--model`, `--status`, `--since` and `--sweep`."""
-    since = parse_since(args.since) if args.since else None
-    statuses = parse_statuses(args.status) if args.status else None
-    return [
-        run
-        for run in runs
-        if (args.data is None or run.data == args.data)
-        and (args.model is None or run.model == args.model)
-        and (statuses is None or run.status in statuses)
-        and (since is None or run.started >= since)
-        and (not args.sweep or run.kind.startswith("sweep"))
-    ]
-
-
-def sort_runs(runs, key, ascending):
-    """Sorted by start time or by a metric; runs without the metric go last (newest first)."""
-    # Ties: a sweep's jobs in order, and a second run in the same second (`_2`) first.
-    newest_first = sorted(
-        runs, key=lambda run: (run.started, -run.job, str(run.path)), reverse=True
+    return filter_runs(
+        runs,
+        data=args.data,
+        model=args.model,
+        statuses=parse_statuses(args.status) if args.status else None,
+        since=parse_since(args.since) if args.since else None,
+        sweep_only=args.sweep,
     )
-    if key == "time":
-        return newest_first[::-1] if ascending else newest_first
-    scored = [run for run in newest_first if run.value(key) is not None]
-    missing = [run for run in newest_first if run.value(key) is None]
-    return sorted(scored, key=lambda run: run.value(key), reverse=not ascending) + missing
-
-
-def best_run(runs, key):
-    """The run with the best finite `key` (lowest for loss-like metrics), or `None`."""
-    scored = [run for run in runs if run.value(key) is not None]
-    if not scored:
-        return None
-    pick = min if lower_is_better(key) else max
-    return pick(scored, key=lambda run: run.value(key))
 
 
 def metric_columns(runs, sort):
@@ -376,9 +192,6 @@ MIN_WIDTHS = {"date/time": 10}
 
 def print_table(runs, metrics, title):
     """The rich table (text cells: no markup, so `callbacks=[...]` prints as typed)."""
-    from rich.table import Table
-    from rich.text import Text
-
     table = Table(title=title, title_justify="left")
     headers = ["date/time", "kind", "data", "model", "overrides", "status", "epochs"]
     for header in headers + metrics + ["wall time", "path"]:
@@ -399,11 +212,6 @@ def print_table(runs, metrics, title):
 
 def _print_unwrapped(renderable):
     """Prints to kerasrun's console; into a file or a pipe at full width (no wrapped rows)."""
-    from rich.console import Console
-    from rich.measure import Measurement
-
-    from kerasrun.console import console
-
     if console.is_terminal:
         console.print(renderable)
         return
@@ -414,7 +222,7 @@ def _print_unwrapped(renderable):
 
 def write_csv(path, runs, metrics):
     """Writes the rows to `path` (`-`: standard output)."""
-    fieldnames = list(csv_row(Run(Path(), datetime.now()), metrics))
+    fieldnames = list(csv_row(RunRecord(Path(), datetime.now()), metrics))
     try:
         if path == "-":
             _write_rows(sys.stdout, fieldnames, runs, metrics)
@@ -478,14 +286,14 @@ def run_command(args):
     """Finds, filters, sorts and prints the runs; returns the exit code."""
     root = Path(args.root)
     where = f"{str(root).rstrip('/')}/"
-    if args.limit is not None and args.limit < 1:
-        raise UsageError(f"--limit must be a positive number. Received: --limit={args.limit}")
+    if args.limit is not None:
+        check_int("--limit", args.limit)
     runs = read_runs(find_run_dirs(root.absolute()))
     if not runs:
         print(f"No runs under {where}. Train one with: train")
         return 0
     check_sort(args.sort, runs)
-    selected = filter_runs(runs, args)
+    selected = select(runs, args)
     if not selected:
         print(f"No runs under {where} match the filters ({len(runs)} runs in all).")
         return 0
@@ -504,12 +312,10 @@ def run_command(args):
 
 
 def _print_best_and_write_csv(args, selected, ordered, metrics):
-    from kerasrun.console import console
-
     best = best_run(selected, args.sort) if args.sort != "time" else None
     for run in ordered:  # what to do about a killed run: continue it
         if run.kind == "run" and run.status in ("killed", "interrupted", "failed"):
-            if (run.path / "backup" / "state.json").is_file():
+            if backup_state_path(run.path).is_file():
                 line = f"Continue the {run.status} run: train resume={display_path(run.path)}"
                 console.print(line, markup=False, soft_wrap=True)
     if best is not None:
@@ -524,7 +330,7 @@ def main(argv=None):
     """The `runs` console script; returns its exit code (0, or 2 for a bad option)."""
     try:
         return run_command(build_parser().parse_args(argv))
-    except UsageError as e:
+    except ConfigError as e:  # a UsageError, or check_int's
         print(f"Error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `runs | head`

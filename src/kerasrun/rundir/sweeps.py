@@ -2,30 +2,34 @@
 
 Hydra calls `SweepSummary.on_multirun_end` once every job has run (conf/hydra/default.yaml
 registers it), for grid sweeps and for Optuna searches alike. Each job's row comes from the
-files the job wrote, read as the `runs` command reads them (`kerasrun.runs.read_run`): failed
+files the job wrote, read as the `runs` command reads them (`rundir.index.read_run`): failed
 jobs are listed with their one-line error, jobs that never finished as `killed`.
 """
 
 import csv
 import logging
-import math
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
+from omegaconf import OmegaConf
+from rich.table import Table
 
+from kerasrun.console import console
+from kerasrun.errors import is_number
+from kerasrun.rundir.index import read_run
+from kerasrun.rundir.layout import HYDRA_DIR
 from kerasrun.rundir.results import lower_is_better
 
 log = logging.getLogger("kerasrun")
 
 EXTRA = ("epochs", "wall_time_s")
+SUMMARY = "summary.csv"  # in the sweep's folder, next to its jobs (not a run's file)
 
 
 class SweepSummary(Callback):
     """Writes `<sweep>/summary.csv` and prints the jobs sorted by the sweep's objective."""
 
     def on_multirun_end(self, config, **kwargs):
-        from omegaconf import OmegaConf
-
         sweep_dir = Path(OmegaConf.select(config, "hydra.sweep.dir"))
         metric = OmegaConf.select(config, "optimized_metric", default="best_val_loss")
         if sweep_dir.is_dir():
@@ -47,14 +51,14 @@ def summarize(sweep_dir, metric):
 
     def key(row):
         value = row[metric]
-        if not _finite(value):
+        if not is_number(value):
             return (1, 0.0)  # failed, killed or missing: after every scored job
         return (0, value if lower else -value)
 
     rows.sort(key=key)
     metrics = sorted({k for r in rows for k in r["metrics"]} - {metric})
     columns = ["job", "overrides", "status", metric, *metrics, *EXTRA, "error", "dir"]
-    path = Path(sweep_dir) / "summary.csv"
+    path = Path(sweep_dir) / SUMMARY
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, columns, extrasaction="ignore")
         writer.writeheader()
@@ -66,18 +70,16 @@ def summarize(sweep_dir, metric):
 
 def job_row(job_dir, metric):
     """One job's summary: number, overrides, status, objective, best/test metrics, error."""
-    from kerasrun.runs import read_run
-
     run = read_run(Path(job_dir))  # the same reading as the `runs` command
     return {
-        "job": run.job if run.job >= 0 else run.path.name,
+        "job": run.job if run.in_sweep else run.path.name,
         "overrides": " ".join(run.overrides),
         "status": run.status,
         metric: run.value(metric),
         "metrics": {
             k: v
             for k, v in run.metrics.items()
-            if k.startswith(("best_val_", "test_", "kfold_val_")) and _finite(v)
+            if k.startswith(("best_val_", "test_", "kfold_val_")) and is_number(v)
         },
         **{k: run.metrics.get(k) for k in EXTRA},
         "error": run.error,
@@ -86,28 +88,20 @@ def job_row(job_dir, metric):
 
 
 def _is_job(path):
-    return path.is_dir() and (path / ".hydra").is_dir()
-
-
-def _finite(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return path.is_dir() and (path / HYDRA_DIR).is_dir()
 
 
 def _print(rows, metric, path):
-    from rich.table import Table
-
-    from kerasrun.console import console
-
     table = Table(title=f"Sweep: {len(rows)} jobs by {metric}", title_justify="left")
     for column in ("job", "overrides", "status", metric, "error"):
         table.add_column(column, justify="right" if column in ("job", metric) else "left")
     for row in rows:
-        value = f"{row[metric]:.4f}" if _finite(row[metric]) else ""
+        value = f"{row[metric]:.4f}" if is_number(row[metric]) else ""
         error = row["error"] if len(row["error"]) < 80 else row["error"][:77] + "..."
         table.add_row(str(row["job"]), row["overrides"], row["status"], value, error)
     console.print(table)
     best = rows[0]
-    if _finite(best[metric]):
+    if is_number(best[metric]):
         console.print(f"Best job: {best['dir']}", markup=False, soft_wrap=True)
     console.print(f"Summary:  {path}", markup=False, soft_wrap=True)
     failed = sum(row["status"] != "finished" for row in rows)
