@@ -37,6 +37,7 @@ from kerasrun.config.compose import conf_dir, plain
 from kerasrun.config.hydra_errors import one_line_errors
 from kerasrun.errors import ConfigError
 from kerasrun.pictures import write_tensorboard_images
+from kerasrun.rundir.layout import TENSORBOARD
 from kerasrun.rundir.run import exit_on_user_error, open_run, require_classifier
 from kerasrun.training import runtime
 from kerasrun.vision import backbones
@@ -57,6 +58,10 @@ from kerasrun.vision.options import (
 from kerasrun.vision.style import style_transfer
 
 log = logging.getLogger("kerasrun")
+
+# The folder of this command's results in a run (not in rundir.layout: only visualize writes
+# it), and the name of its TensorBoard run beside train's.
+VISUALIZE = "visualize"
 
 # The kinds that look at a run: each writes its PNGs and returns `{tensorboard tag: image}`.
 VISUALIZERS = {"activations": activations, "filters": filters, "gradcam": gradcam}
@@ -80,8 +85,8 @@ def main(cfg):
         check_class_index(options["class_index"], len(run.class_names))
     image = None if frames else check_image(config["image"], kind)
     output = config["output"]
-    out_dir = Path(os.path.expanduser(str(output))) if output else run.path / "visualize"
-    tensorboard_dir = (out_dir if output else run.path) / "tensorboard" / "visualize"
+    out_dir = Path(os.path.expanduser(str(output))) if output else run.path / VISUALIZE
+    tensorboard_dir = (out_dir if output else run.path) / TENSORBOARD / VISUALIZE
 
     runtime.import_tensorflow_quietly()
     model = run.load_model()
@@ -115,7 +120,7 @@ def generate(kind, config):
         if not config["output"] and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise
-    tensorboard_dir = out_dir / "tensorboard"
+    tensorboard_dir = out_dir / TENSORBOARD
     write_tensorboard_images(tensorboard_dir, images)
     backbones.write_scalars(tensorboard_dir, f"{kind}/loss", losses)
     log.info(f"Results:      {out_dir}")

@@ -18,6 +18,7 @@ from statistics import NormalDist
 
 from kerasrun.errors import check_int, require
 from kerasrun.pictures import save_png, tile, to_uint8
+from kerasrun.rundir.layout import SAMPLES
 
 log = logging.getLogger("kerasrun")
 
@@ -153,7 +154,7 @@ def _callback_class():
             with self.writer.as_default():
                 tf.summary.image(self.tag, image[None], step=epoch)
             self.writer.flush()
-            png = save_png(image, self.log_dir.parent / "samples" / f"epoch_{epoch + 1:03d}.png")
+            png = save_png(image, self.log_dir.parent / SAMPLES / f"epoch_{epoch + 1:03d}.png")
             log.info(f"Samples of epoch {epoch + 1}: {png} (TensorBoard: images, {self.tag})")
 
         def on_train_end(self, logs=None):
