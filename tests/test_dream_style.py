@@ -2,7 +2,7 @@
 Grad-CAM over a folder of video frames from a real trained run.
 
 DeepDream and style transfer run in this process through the real conf/visualize.yaml (Hydra's
-compose API) and `visualize.generate`, with weights=null: Keras cannot download here, and
+compose API) and `kerasrun.visualize.generate`, with weights=null: Keras cannot download here, and
 random weights still make the book's losses rise (DeepDream) or fall (style transfer). The
 frames and the offline ImageNet error go through the real `visualize` command.
 """
@@ -127,7 +127,7 @@ def test_style_transfer_lowers_the_loss_at_the_content_size(visualize_config, tm
     ],
 )
 def test_option_mistakes_are_config_errors(visualize_config, tmp_path, overrides, message):
-    from kerasrun.visualize import check_backbone_options
+    from kerasrun.vision.options import check_backbone_options
 
     photo(tmp_path / "p.jpg", (90, 90))
     config = visualize_config(*overrides)
@@ -166,7 +166,8 @@ def test_imagenet_weights_offline_is_one_line_and_no_folder(tmp_path):
 
 def test_batched_grad_cam_equals_one_image_at_a_time(trained_image_run):
     from kerasrun.rundir.run import load_images, open_run
-    from kerasrun.visualize import choose_layers, feature_model, grad_cam, grad_cams
+    from kerasrun.vision.gradcam import grad_cam, grad_cams
+    from kerasrun.vision.layers import choose_layers, feature_model
 
     run_dir, photos = trained_image_run
     model = open_run(run_dir).load_model()

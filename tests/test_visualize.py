@@ -183,7 +183,10 @@ def test_gradcam_of_another_class_and_layer_into_output(run_copy, tmp_path):
         (["kind=activations"], "kind=activations needs an image"),
         (["kind=gradcam", "image=missing.jpg"], "image=missing.jpg, which does not exist"),
         (["kind=gradcam", "image=notes.jpg"], "image must be an image file Pillow can read"),
-        (["kind=gradcam", "image=cat.png", "class_index=-1"], "class_index must be a class"),
+        (
+            ["kind=gradcam", "image=cat.png", "class_index=-1"],
+            "class_index must be a non-negative integer or null",
+        ),
         (["kind=filters", "steps=0"], "steps must be a positive integer"),
         (["kind=gradcam", "image=cat.png", "class_index=2"], "below the run's 2 classes"),
         (["kind=filters", "layer=conv2d"], "layer is for kind=gradcam"),

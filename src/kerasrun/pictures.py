@@ -1,8 +1,9 @@
 """Pictures from arrays: colormaps, grids of channels, heatmap overlays, PNGs and TensorBoard.
 
-Shared by `visualize` (the book's 5.4) and the chapter-8 images (`dream`, `style`,
-`image_samples`, `gradcam_frames`); NumPy, Pillow and TensorFlow are imported inside the
-functions, so importing this costs nothing.
+Shared by `visualize`'s kinds (`kerasrun.vision`: the book's 5.4, DeepDream, style transfer,
+Grad-CAM frames) and the generative models' samples (`kerasrun.training.image_samples`);
+NumPy, Pillow and TensorFlow are imported inside the functions, so importing this costs
+nothing.
 """
 
 import math
@@ -94,8 +95,23 @@ def overlay_heatmap(original, heatmap):
         (width, height), Image.Resampling.BILINEAR
     )
     colored = colorize(np.clip(np.asarray(resized), 0, 1), JET).astype("float32")
-    blended = HEATMAP_INTENSITY * colored + (1 - HEATMAP_INTENSITY) * original
-    return np.clip(np.round(blended), 0, 255).astype("uint8")
+    return to_uint8(HEATMAP_INTENSITY * colored + (1 - HEATMAP_INTENSITY) * original)
+
+
+def to_uint8(pixels):
+    """Raw pixels in [0, 255] (any float) as a uint8 image, clipped as the book's deprocess."""
+    import numpy as np
+
+    return np.clip(np.round(pixels), 0, 255).astype("uint8")
+
+
+def read_rgb(path):
+    """The image file at `path` as uint8 RGB `(h, w, 3)`, at its own size (any format)."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as opened:
+        return np.asarray(opened.convert("RGB"))
 
 
 def save_png(array, path):

@@ -43,8 +43,11 @@ _TORCH_STD = (0.229, 0.224, 0.225)
 
 
 @functools.cache
-def _preprocessing_class():
-    # Defined on first use: importing this module must not import TensorFlow.
+def preprocessing_class():
+    """The `ImageNetPreprocessing` layer class: a backbone's `preprocess_input` as a layer.
+
+    Defined on first use: importing this module must not import TensorFlow.
+    """
     import keras
     from keras import ops
 
@@ -87,11 +90,17 @@ def custom_objects():
     Returns:
         A dict for `keras.models.load_model(path, custom_objects=...)`.
     """
-    cls = _preprocessing_class()
+    cls = preprocessing_class()
     return {"kerasrun>ImageNetPreprocessing": cls}
 
 
-def _check_weights(weights, key="model.weights"):
+def check_weights(weights, key="model.weights"):
+    """`imagenet`, `None`, or the expanded path of an existing weights file.
+
+    Raises:
+        ConfigError: anything else; `key` is the config key it came from (`model.weights`,
+            or `weights` for visualize).
+    """
     if weights in ("imagenet", None):
         return weights
     require(
@@ -117,7 +126,12 @@ def _download_error(backbone, error, key="model.weights"):
     )
 
 
-def _build_conv_base(spec, weights, input_shape, key="model.weights"):
+def build_conv_base(spec, weights, input_shape, key="model.weights"):
+    """The `keras.applications` model of `spec` without its top, named `conv_base`.
+
+    Raises:
+        ConfigError: the ImageNet weights cannot be downloaded (one line: where to put them).
+    """
     import keras
 
     constructor = getattr(keras.applications, spec.constructor)
@@ -241,9 +255,9 @@ def pretrained(
         "`model.pooling` must be 'flatten' (the book) or 'avg' (GlobalAveragePooling2D). "
         f"Received: model.pooling={pooling!r}.",
     )
-    weights = _check_weights(weights)
+    weights = check_weights(weights)
 
-    conv_base = _build_conv_base(spec, weights, (height, width, 3))
+    conv_base = build_conv_base(spec, weights, (height, width, 3))
     if trainable_from is None:
         conv_base.trainable = False
     else:
@@ -254,7 +268,7 @@ def pretrained(
     if channels == 1:
         x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
     if spec.preprocess:
-        x = _preprocessing_class()(spec.preprocess, name="preprocess_input")(x)
+        x = preprocessing_class()(spec.preprocess, name="preprocess_input")(x)
     # Always inference mode, as in Keras's transfer-learning guide: BatchNormalization layers
     # keep their ImageNet statistics, even after unfreeze_from() for fine-tuning.
     x = conv_base(x, training=False)

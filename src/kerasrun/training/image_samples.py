@@ -16,9 +16,13 @@ import logging
 from pathlib import Path
 from statistics import NormalDist
 
-from kerasrun.errors import require
+from kerasrun.errors import check_int, require
+from kerasrun.pictures import save_png, tile, to_uint8
+from kerasrun.rundir.layout import SAMPLES
 
 log = logging.getLogger("kerasrun")
+
+MAX_COUNT = 64  # dcgan's images, vae's grid points a side: more make a grid no one can read
 
 
 def latent_grid_points(grid_size=15):
@@ -41,25 +45,19 @@ def vae_latent_grid(model, grid_size=15):
     """
     import numpy as np
 
-    from kerasrun.pictures import tile
-
     points = latent_grid_points(grid_size)
     z = np.zeros((len(points), model.latent_dim), "float32")
     z[:, : min(2, model.latent_dim)] = points[:, : model.latent_dim]
     decoded = np.asarray(model.decoder(z, training=False))  # in [0, 1] (sigmoid)
-    images = np.clip(np.round(decoded * 255), 0, 255).astype("uint8")
-    return tile(list(images), per_row=grid_size, margin=0)
+    return tile(list(to_uint8(decoded * 255)), per_row=grid_size, margin=0)
 
 
 def dcgan_generated(model, z):
     """The generator's images of the latent points `z`, tiled: uint8 `(rows*h, cols*w, c)`."""
     import numpy as np
 
-    from kerasrun.pictures import tile
-
     generated = np.asarray(model.generator(z, training=False))  # in [-1, 1] (tanh)
-    images = np.clip(np.round((generated + 1) * 127.5), 0, 255).astype("uint8")
-    return tile(list(images))
+    return tile(list(to_uint8((generated + 1) * 127.5)))
 
 
 def vae_sampler(*, data, log_dir, grid_size=15):
@@ -71,7 +69,7 @@ def vae_sampler(*, data, log_dir, grid_size=15):
         grid_size: points per side of the grid (the book's 15).
     """
     del data
-    _check_count("grid_size", grid_size, "the book's 15")
+    _check_count("grid_size", grid_size, example=15)
     return _callback_class()(
         log_dir,
         tag="latent_grid",
@@ -89,11 +87,9 @@ def dcgan_sampler(*, data, log_dir, count=16, seed=0):
         seed: seed of the fixed latent points.
     """
     del data
-    _check_count("count", count, "16")
-    require(
-        isinstance(seed, int) and not isinstance(seed, bool),
-        f"`model.samples.seed` must be an integer. Received: model.samples.seed={seed!r}.",
-    )
+    _check_count("count", count, example=16)
+    # NumPy's generators take no negative seed: refused here, not at the end of epoch 1.
+    check_int("model.samples.seed", seed, minimum=0, example=0)
 
     @functools.cache
     def points(latent_dim):  # drawn once: every epoch shows the same latent points
@@ -109,11 +105,14 @@ def dcgan_sampler(*, data, log_dir, count=16, seed=0):
     )
 
 
-def _check_count(key, value, example):
+def _check_count(key, value, *, example):
+    """Raises a `ConfigError` unless `model.samples.<key>` is an integer from 1 to `MAX_COUNT`."""
+    key = f"model.samples.{key}"
+    check_int(key, value, example=example, why=f"at most {MAX_COUNT}")
     require(
-        isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 64,
-        f"`model.samples.{key}` must be an integer from 1 to 64. Received: "
-        f"model.samples.{key}={value!r}. Use e.g. {example}.",
+        value <= MAX_COUNT,
+        f"{key} must be an integer from 1 to {MAX_COUNT}. "
+        f"Received: {key}={value!r}. Set e.g. {key}={example}.",
     )
 
 
@@ -151,13 +150,11 @@ def _callback_class():
                 return
             import tensorflow as tf
 
-            from kerasrun.pictures import save_png
-
             image = self.make(self.model)
             with self.writer.as_default():
                 tf.summary.image(self.tag, image[None], step=epoch)
             self.writer.flush()
-            png = save_png(image, self.log_dir.parent / "samples" / f"epoch_{epoch + 1:03d}.png")
+            png = save_png(image, self.log_dir.parent / SAMPLES / f"epoch_{epoch + 1:03d}.png")
             log.info(f"Samples of epoch {epoch + 1}: {png} (TensorBoard: images, {self.tag})")
 
         def on_train_end(self, logs=None):

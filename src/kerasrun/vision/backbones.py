@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 
 from kerasrun.errors import ConfigError, require
+from kerasrun.models import pretrained
+from kerasrun.vision.layers import name_list
 
 log = logging.getLogger("kerasrun")
 
@@ -23,9 +25,7 @@ OUTPUT_ROOT = Path("outputs") / "visualize"
 
 def check_backbone(backbone):
     """The `BACKBONES` key for `backbone` (case-insensitive); else a `ConfigError` listing them."""
-    from kerasrun.models.pretrained import backbone_key
-
-    return backbone_key(
+    return pretrained.backbone_key(
         backbone,
         key="backbone",
         hint="Pick one of these names (the book's: InceptionV3 for DeepDream, VGG19 for style "
@@ -35,16 +35,12 @@ def check_backbone(backbone):
 
 def check_weights(weights):
     """`imagenet`, `None` or the expanded path of an existing file (`pretrained`'s check)."""
-    from kerasrun.models.pretrained import _check_weights
-
-    return _check_weights(weights, key="weights")
+    return pretrained.check_weights(weights, key="weights")
 
 
 def min_size(key):
     """The smallest image side `key` takes (InceptionV3: 75 pixels)."""
-    from kerasrun.models.pretrained import BACKBONES
-
-    return BACKBONES[key].min_size
+    return pretrained.BACKBONES[key].min_size
 
 
 def feature_extractor(key, weights, names, option):
@@ -67,10 +63,7 @@ def feature_extractor(key, weights, names, option):
     """
     import keras
 
-    from kerasrun.models.pretrained import BACKBONES, _build_conv_base, _preprocessing_class
-    from kerasrun.visualize import _name_list
-
-    spec = BACKBONES[key]
+    spec = pretrained.BACKBONES[key]
     if weights is None:
         log.warning(
             f"{key} with random weights (weights=null): for tests, the pictures mean nothing."
@@ -82,7 +75,7 @@ def feature_extractor(key, weights, names, option):
         # the warnings (once each) only when the weights did load.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            base = _build_conv_base(spec, weights, (None, None, 3), key="weights")
+            base = pretrained.build_conv_base(spec, weights, (None, None, 3), key="weights")
         for message in dict.fromkeys(str(w.message).splitlines()[0] for w in caught):
             log.warning(message)
     except ConfigError:
@@ -101,12 +94,13 @@ def feature_extractor(key, weights, names, option):
     verb = "is not one" if len(unknown) == 1 else "are not"
     require(
         not unknown,
-        f"{option} must name layers of {key}: {_name_list(available)}. Received: "
+        f"{option} must name layers of {key}: {name_list(available)}. Received: "
         f"{option}={names} ({', '.join(unknown)} {verb}). Choose from these names.",
     )
     model = keras.Model(base.inputs, {n: base.get_layer(n).output for n in names})
-    preprocess = _preprocessing_class()(spec.preprocess) if spec.preprocess else (lambda x: x)
-    return model, preprocess
+    if spec.preprocess is None:  # the model preprocesses itself
+        return model, lambda x: x
+    return model, pretrained.preprocessing_class()(spec.preprocess)
 
 
 def output_folder(output, kind):
@@ -150,13 +144,6 @@ def read_photo(path, height=None):
         if (image.height, image.width) != (h, w):
             image = image.resize((w, h), Image.Resampling.BILINEAR)
         return np.asarray(image, dtype="float32")
-
-
-def to_uint8(pixels):
-    """Raw pixels in [0, 255] (any float) as a uint8 image, clipped as the book's deprocess."""
-    import numpy as np
-
-    return np.clip(np.round(pixels), 0, 255).astype("uint8")
 
 
 def write_scalars(log_dir, tag, values, start=0):

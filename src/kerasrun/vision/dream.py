@@ -17,6 +17,10 @@ that backbone's own `preprocess_input`, so the same step size works for any of t
 
 import logging
 
+from kerasrun.errors import require
+from kerasrun.pictures import save_png, to_uint8
+from kerasrun.vision import backbones
+
 log = logging.getLogger("kerasrun")
 
 # The book's listing 8-9: mixed layers of InceptionV3 and how much each adds to the loss.
@@ -30,8 +34,6 @@ def check_sizes(shape, octaves, octave_scale, smallest):
     Raises:
         ConfigError: the smallest octave is below the backbone's minimum image size.
     """
-    from kerasrun.errors import require
-
     height, width = shape
     shapes = [
         (int(height / octave_scale**i), int(width / octave_scale**i)) for i in range(octaves)
@@ -64,7 +66,7 @@ def deepdream(
     Args:
         image: the photo's path.
         out_dir: where the PNGs go (created).
-        backbone, weights: see `kerasrun.backbone_features`.
+        backbone, weights: see `kerasrun.vision.backbones`.
         layers: `{layer name: coefficient}`.
         octaves, octave_scale, iterations, step, max_loss: the book's listing 8-12.
         height: resize the photo to this height first; `None` keeps its size (as the book).
@@ -75,12 +77,9 @@ def deepdream(
     """
     import tensorflow as tf
 
-    from kerasrun.pictures import save_png
-    from kerasrun.vision import backbones as bf
-
-    pixels = bf.read_photo(image, height)
-    shapes = check_sizes(pixels.shape[:2], octaves, octave_scale, bf.min_size(backbone))
-    model, preprocess = bf.feature_extractor(backbone, weights, list(layers), "layers")
+    pixels = backbones.read_photo(image, height)
+    shapes = check_sizes(pixels.shape[:2], octaves, octave_scale, backbones.min_size(backbone))
+    model, preprocess = backbones.feature_extractor(backbone, weights, list(layers), "layers")
     coefficients = {name: float(c) for name, c in layers.items()}
 
     def loss_of(x):
@@ -116,7 +115,7 @@ def deepdream(
         same_size_original = resize(original, shape)
         x += same_size_original - resize(shrunk_original, shape)
         shrunk_original = same_size_original
-        dream = bf.to_uint8((x[0].numpy() + 1.0) * 127.5)
+        dream = to_uint8((x[0].numpy() + 1.0) * 127.5)
         name = f"dream_at_scale_{shape[0]}x{shape[1]}"
         path = save_png(dream, out_dir / f"{name}.png")
         log.info(
@@ -124,7 +123,7 @@ def deepdream(
             f"loss {octave_losses[0]:.4g} → {octave_losses[-1]:.4g} → {path}"
         )
         images[f"deepdream/{name}"] = dream
-    final = bf.to_uint8((x[0].numpy() + 1.0) * 127.5)
+    final = to_uint8((x[0].numpy() + 1.0) * 127.5)
     log.info(f"Final dream: {save_png(final, out_dir / 'final_dream.png')}")
     images["deepdream/final_dream"] = final
     return images, losses

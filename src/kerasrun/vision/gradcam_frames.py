@@ -3,7 +3,7 @@
 visualize run=<run> kind=gradcam frames=kitchen_frames/     # or image=kitchen_frames/
 
 The practical book's kitchen-video heatmaps: extract the frames (`ffmpeg -i video.mp4
-frames/%06d.png`), explain each with the run's Grad-CAM (`kerasrun.visualize.grad_cams`,
+frames/%06d.png`), explain each with the run's Grad-CAM (`kerasrun.vision.gradcam.grad_cams`,
 `batch_size` frames per pass), and get `frames/frame_000001.png ...`, numbered without gaps in
 the natural order of the input names (`frame2` before `frame10`), each the size of its input
 frame, plus the ffmpeg command that makes them a video again (printed, and in `command.txt`).
@@ -18,7 +18,11 @@ import shlex
 import time
 from pathlib import Path
 
+from kerasrun.data.images import inspect_image
 from kerasrun.errors import require
+from kerasrun.pictures import overlay_heatmap, read_rgb, save_png
+from kerasrun.rundir.run import IMAGE_FILES, load_images
+from kerasrun.vision.gradcam import check_class_index, class_names, grad_cams, gradcam_model
 
 log = logging.getLogger("kerasrun")
 
@@ -37,8 +41,6 @@ def frame_files(folder):
     Raises:
         ConfigError: there is none.
     """
-    from kerasrun.rundir.run import IMAGE_FILES
-
     files = sorted(
         (
             p
@@ -85,12 +87,6 @@ def gradcam_frames(model, run, folder, input_shape, out_dir, *, layer, class_ind
         `{tensorboard tag: uint8 image}`: the first frame's overlay.
     """
     import numpy as np
-    from PIL import Image
-
-    from kerasrun.data.images import inspect_image
-    from kerasrun.pictures import overlay_heatmap, save_png
-    from kerasrun.rundir.run import load_images
-    from kerasrun.visualize import check_class_index, choose_layers, feature_model, grad_cams
 
     files = frame_files(folder)
     readable, skipped = [], []
@@ -104,11 +100,9 @@ def gradcam_frames(model, run, folder, input_shape, out_dir, *, layer, class_ind
         f"frames must hold at least one readable image. Received: frames={folder}, "
         f"{len(files)} files, none readable ({skipped[0][0].name}: {skipped[0][1]}).",
     )
-    ((conv, owner),) = choose_layers(model, None if layer is None else [layer], kind="gradcam")
-    extract = feature_model(model, [(conv, owner)])
-    classes = max(2, model.outputs[0].shape[-1])
-    check_class_index(class_index, len(run.class_names) or classes)
-    names = run.class_names or [str(i) for i in range(classes)]
+    conv, extract = gradcam_model(model, layer)
+    names = class_names(model, run)
+    check_class_index(class_index, len(names))
 
     frames_dir = out_dir / "frames"
     for old in frames_dir.glob("frame_*.png"):  # a shorter second pass must not leave frames
@@ -121,8 +115,7 @@ def gradcam_frames(model, run, folder, input_shape, out_dir, *, layer, class_ind
         )
         counts += np.bincount(probabilities.argmax(axis=1), minlength=len(names))[: len(names)]
         for i, (path, heatmap) in enumerate(zip(batch, heatmaps, strict=True)):
-            with Image.open(path) as opened:
-                original = np.asarray(opened.convert("RGB"))
+            original = read_rgb(path)
             overlay = overlay_heatmap(original, heatmap)
             save_png(overlay, frames_dir / (FRAME_NAME % (first + i + 1)))
             size = size or (original.shape[1], original.shape[0])

@@ -21,6 +21,10 @@ variables shifted: L-BFGS takes the same steps, and the total variation is the s
 
 import logging
 
+from kerasrun.errors import require
+from kerasrun.pictures import save_png, to_uint8
+from kerasrun.vision import backbones
+
 log = logging.getLogger("kerasrun")
 
 # The book's listing 8-20.
@@ -90,10 +94,7 @@ def style_transfer_loss(
 
 def check_size(shape, backbone, height):
     """`shape` `(h, w)`; a `ConfigError` if a side is below what `backbone` takes."""
-    from kerasrun.errors import require
-    from kerasrun.vision.backbones import min_size
-
-    smallest = min_size(backbone)
+    smallest = backbones.min_size(backbone)
     require(
         min(shape) >= smallest,
         f"{backbone} needs images of at least {smallest} pixels; image at height={height} is "
@@ -125,23 +126,19 @@ def style_transfer(
         after each round.
     """
     import numpy as np
+    from PIL import Image
     from scipy.optimize import minimize
 
-    from kerasrun.pictures import save_png
-    from kerasrun.vision import backbones as bf
-
-    content = bf.read_photo(image, height)[None]
+    content = backbones.read_photo(image, height)[None]
     h, w = check_size(content.shape[1:3], backbone, height)
-    style = bf.read_photo(style_image)  # resized to the content's size, as the book does
-    from PIL import Image
-
+    style = backbones.read_photo(style_image)  # resized to the content's size, as the book does
     style = np.asarray(
-        Image.fromarray(bf.to_uint8(style)).resize((w, h), Image.Resampling.BILINEAR),
+        Image.fromarray(to_uint8(style)).resize((w, h), Image.Resampling.BILINEAR),
         dtype="float32",
     )[None]
     names = list(dict.fromkeys([content_layer, *style_layers]))
     option = "content_layer" if content_layer not in style_layers else "style_layers"
-    model, preprocess = bf.feature_extractor(backbone, weights, names, option)
+    model, preprocess = backbones.feature_extractor(backbone, weights, names, option)
     loss_and_grads = style_transfer_loss(
         model,
         preprocess,
@@ -166,7 +163,7 @@ def style_transfer(
         result = minimize(evaluate, x, jac=True, method="L-BFGS-B", options={"maxfun": MAXFUN})
         x = result.x
         losses.append(float(result.fun))
-        picture = bf.to_uint8(x.reshape(content.shape)[0])
+        picture = to_uint8(x.reshape(content.shape)[0])
         path = save_png(picture, out_dir / f"result_at_iteration_{i}.png")
         log.info(f"Iteration {i}: loss {result.fun:.4g} ({result.nfev} evaluations) → {path}")
         images[f"style_transfer/result_at_iteration_{i}"] = picture
