@@ -106,7 +106,7 @@ def small_convnet_rows(work, repeat):
     runtime.import_tensorflow_quietly()
     import keras
 
-    from kerasrun.export import export_and_check, load_for_inference, random_inputs
+    from kerasrun.inference.export import export_and_check, load_for_inference, random_inputs
     from kerasrun.models import build_model
     from kerasrun.tasks import Task
 

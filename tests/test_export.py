@@ -178,13 +178,14 @@ def test_a_mismatch_fails_loudly_and_sets_the_export_aside(trained_image_run, tm
     code = (
         "import sys\n"
         f"sys.argv = ['export-model', 'run={run_dir}', 'format=keras']\n"
-        "import kerasrun.export as export\n"
+        "import kerasrun.inference.export as exporting\n"
+        "from kerasrun.export import main\n"
         "def broken(model, path):\n"
         "    head = model.layers[-1]\n"
         "    head.set_weights([-w for w in head.get_weights()])\n"
         "    model.save(path)\n"
-        "export.EXPORTERS['keras'] = broken\n"
-        "export.main()\n"
+        "exporting.EXPORTERS['keras'] = broken\n"
+        "main()\n"
     )
     line = error_line(run_python(code, cwd=tmp_path), code=1)
     assert "max abs diff" in line and "> atol=0.0001 on 8 examples" in line
@@ -205,7 +206,7 @@ def test_a_mismatch_fails_loudly_and_sets_the_export_aside(trained_image_run, tm
 
 
 def test_compare_detects_a_perturbed_prediction():
-    from kerasrun.export import compare
+    from kerasrun.inference.export import compare
 
     expected = np.linspace(0, 1, 16, dtype="float32").reshape(8, 2)
     assert compare(expected, expected.copy(), atol=0) == (0.0, True)
@@ -252,7 +253,12 @@ def test_pretrained_model_with_its_preprocessing_layer_exports(tmp_path):
     """MobileNetV2 (random weights, 32×32) with kerasrun's ImageNetPreprocessing layer inside."""
     from cli import only_run_dir, run_train
     from conftest import make_class_folder
-    from kerasrun.export import export_and_check, export_model, load_for_inference, sample_inputs
+    from kerasrun.inference.export import (
+        export_and_check,
+        export_model,
+        load_for_inference,
+        sample_inputs,
+    )
     from kerasrun.rundir.run import open_run
 
     photos = make_class_folder(tmp_path / "photos", per_class=8, size=(40, 36))

@@ -20,8 +20,10 @@ import pytest
 
 from cli import help_output, only_run_dir, run_train
 from conftest import write_image
-from kerasrun import predict
 from kerasrun.errors import ConfigError
+from kerasrun.inference.imagenet import PREPROCESS_MODULES, imagenet_class_names
+from kerasrun.inference.predictors import Predictor, probabilities
+from kerasrun.inference.rows import Row, format_row, write_csv
 from kerasrun.rundir.layout import VOCABULARY
 from kerasrun.rundir.run import load_images, open_run
 from kerasrun.rundir.vocabulary import load_vocabulary, save_vocabulary
@@ -368,8 +370,8 @@ def test_every_backbone_has_its_own_preprocess_input():
 
     from kerasrun.models.pretrained import BACKBONES
 
-    assert set(predict.PREPROCESS_MODULES) == set(BACKBONES)
-    for key, module in predict.PREPROCESS_MODULES.items():
+    assert set(PREPROCESS_MODULES) == set(BACKBONES)
+    for key, module in PREPROCESS_MODULES.items():
         assert callable(getattr(keras.applications, module).preprocess_input), key
 
 
@@ -379,7 +381,7 @@ def test_a_broken_class_index_is_a_clear_error(tmp_path, monkeypatch):
     path.write_text('{"0": ["n01440764", "tench"]}')  # 1 class, not 1,000
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(ConfigError, match="must be Keras's ImageNet class index") as error:
-        predict.imagenet_class_names()
+        imagenet_class_names()
     assert str(path) in str(error.value)
 
 
@@ -503,31 +505,25 @@ def test_vocabulary_round_trip_keeps_every_index(tmp_path):
 
 
 def test_rows_show_top_k_classes_a_binary_sigmoid_and_a_regression_value():
-    binary = predict._probabilities(np.array([[0.97], [0.001]]), "binary")
+    binary = probabilities(np.array([[0.97], [0.001]]), "binary")
     np.testing.assert_allclose(binary, [[0.03, 0.97], [0.999, 0.001]])
     names = ["cats", "dogs"]
-    assert predict.format_row(predict.Row("a", probabilities=binary[0]), names, 2) == (
-        "dogs 97% | cats 3%"
-    )
-    assert predict.format_row(predict.Row("b", probabilities=binary[1]), names, 1) == "cats 99.9%"
-    sure = predict._probabilities(np.array([[1e-9]]), "binary")[0]
-    assert predict.format_row(predict.Row("s", probabilities=sure), names, 2) == (
-        "cats >99.9% | dogs <0.1%"
-    )
-    three = predict._probabilities(np.array([[0.2, 0.5, 0.3]]), "multiclass")[0]
-    row = predict.Row("c", probabilities=three)
-    assert predict.format_row(row, ["a", "b", "c"], 2) == "b 50% | c 30%"
-    values = predict._probabilities(np.array([[3.14159], [-2.0]]), "regression")
-    assert predict.format_row(predict.Row("d", value=float(values[0])), [], 3) == "3.142"
-    assert predict.format_row(predict.Row("e", error="not an image"), names, 2) == (
-        "error: not an image"
-    )
+    assert format_row(Row("a", probabilities=binary[0]), names, 2) == "dogs 97% | cats 3%"
+    assert format_row(Row("b", probabilities=binary[1]), names, 1) == "cats 99.9%"
+    sure = probabilities(np.array([[1e-9]]), "binary")[0]
+    assert format_row(Row("s", probabilities=sure), names, 2) == "cats >99.9% | dogs <0.1%"
+    three = probabilities(np.array([[0.2, 0.5, 0.3]]), "multiclass")[0]
+    row = Row("c", probabilities=three)
+    assert format_row(row, ["a", "b", "c"], 2) == "b 50% | c 30%"
+    values = probabilities(np.array([[3.14159], [-2.0]]), "regression")
+    assert format_row(Row("d", value=float(values[0])), [], 3) == "3.142"
+    assert format_row(Row("e", error="not an image"), names, 2) == "error: not an image"
 
 
 def test_a_regression_csv_holds_the_value(tmp_path):
-    predictor = predict.Predictor("", "image", "regression", [], None, None)
-    rows = [predict.Row("a.png", "a.png", value=2.5), predict.Row("b.png", "b.png", error="x")]
-    predict.write_csv(tmp_path / "r.csv", rows, predictor)
+    predictor = Predictor("", "image", "regression", [], None, None)
+    rows = [Row("a.png", "a.png", value=2.5), Row("b.png", "b.png", error="x")]
+    write_csv(tmp_path / "r.csv", rows, predictor)
     assert read_csv(tmp_path / "r.csv") == [
         {"file": "a.png", "prediction": "2.5", "error": ""},
         {"file": "b.png", "prediction": "", "error": "x"},

@@ -25,8 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kerasrun import console
-from kerasrun.errors import ConfigError, require
-from kerasrun.evaluate import available_splits, check_data_paths, check_options, check_split
+from kerasrun.errors import ConfigError, is_number, require
+from kerasrun.evaluation.checks import (
+    available_splits,
+    check_data_paths,
+    check_options,
+    check_split,
+)
+from kerasrun.evaluation.report import print_ensemble
+from kerasrun.rundir.layout import metrics_path, run_config_path
 from kerasrun.rundir.results import lower_is_better, write_json
 from kerasrun.rundir.run import open_run
 from kerasrun.training import runtime
@@ -59,11 +66,6 @@ PRESENTATION_KEYS = {
     "features",
 }
 OPTIMIZE = "optimize"
-MODES = {
-    "plain": "plain average",
-    "given": "weighted average (the given weights)",
-    "optimize": "weighted average (weights fitted on the validation split)",
-}
 
 
 @dataclass
@@ -184,7 +186,7 @@ def evaluate_ensemble(
         results["validation"] = validation
     out = output_dir(output)
     results["wall_time_s"] = round(time.perf_counter() - start, 2)
-    write_json(out / "metrics.json", results)
+    write_json(metrics_path(out), results)
     print_ensemble(results, members, best, out)
     return results
 
@@ -232,9 +234,7 @@ def check_weights(weights, n, split):
             "Set split=test, or give the weights: weights=[0.5,0.5].",
         )
         return OPTIMIZE
-    numbers = isinstance(weights, (list, tuple)) and all(
-        isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights
-    )
+    numbers = isinstance(weights, (list, tuple)) and all(map(is_number, weights))
     require(
         numbers and len(weights) == n,
         f"weights must be null (a plain average), optimize (fitted on the validation split) or "
@@ -270,7 +270,7 @@ def check_same_data(runs, splits):
     for run in runs:
         require(
             (run.config.get("data_info") or {}).get("task") in KEY_METRIC,
-            f"{run.path / 'config.yaml'} has no data_info (the task and class names): the run "
+            f"{run_config_path(run.path)} has no data_info (the task and class names): the run "
             "was made by an older train. Received: run without data_info. Train it again.",
         )
     first = data_signature(runs[0].config, splits)
@@ -310,7 +310,7 @@ def check_output(output):
     if output is not None:
         out = Path(str(output)).expanduser()
         require(
-            not (out / "metrics.json").exists(),
+            not metrics_path(out).exists(),
             f"output must be a new folder: {out} holds an earlier ensemble's metrics.json. "
             f"Received: output='{output}'. Choose another folder, or leave output=null.",
         )
@@ -440,6 +440,8 @@ def fit_weights(members, split):
     search starts from the plain average, so the result is never worse on `split`.
     """
     import numpy as np
+    from scipy.optimize import minimize
+    from scipy.special import softmax
 
     # The loss exactly as model.evaluate computes it (compile's wrapping of a loss name
     # matches the labels' shape to the predictions', e.g. (n,) to P(class 1)'s (n, 1)).
@@ -455,71 +457,8 @@ def fit_weights(members, split):
 
     # SciPy's Nelder-Mead, from a simplex of the plain average (z = 0) and one step of 1 along
     # each number: its best vertex only improves, so the result is never worse than z = 0.
-    from scipy.optimize import minimize
-
     n = len(members)
     simplex = np.vstack([np.zeros(n), np.eye(n)])
     options = {"initial_simplex": simplex, "maxfev": 200 * (n + 1), "fatol": 1e-9}
     z = minimize(objective, np.zeros(n), method="Nelder-Mead", options=options).x
     return [float(w) for w in softmax(z)]
-
-
-def softmax(z):
-    import numpy as np
-
-    e = np.exp(z - np.max(z))
-    return e / e.sum()
-
-
-# --- output --------------------------------------------------------------------------------
-
-
-def print_ensemble(results, members, best, out):
-    """Each member's metrics and the ensemble's, whether it beats its best member, where."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    split, key = results["split"], results["metric"]
-    ensemble = results["ensemble"]
-    columns = list(dict.fromkeys([*ensemble, *members[0].scores]))
-    console.console.print(
-        f"Ensemble of {len(members)} runs: {split} split, {results['examples']} examples, "
-        f"{MODES[results['weights_mode']]}",
-        markup=False,
-        soft_wrap=True,
-    )
-    table = Table(title=f"Metrics ({split})", title_justify="left")
-    table.add_column("model")
-    table.add_column("weight", justify="right")
-    for column in columns:
-        table.add_column(column, justify="right")
-    for member, row in zip(members, results["members"], strict=True):
-        name = escape(member.name) + (" (best)" if member is best else "")
-        table.add_row(
-            name, f"{row['weight']:.3f}", *(f"{row.get(c, float('nan')):.4f}" for c in columns)
-        )
-    table.add_section()
-    table.add_row(
-        "[bold]ensemble[/bold]", "1.000", *(f"[bold]{ensemble[c]:.4f}[/bold]" for c in columns)
-    )
-    console.console.print(table)
-    if "validation" in results:
-        plain, fitted = results["validation"]["plain"], results["validation"]["optimized"]
-        console.console.print(
-            f"Weights fitted on the validation split (Nelder-Mead on the loss): validation loss "
-            f"{fitted['loss']:.4f}, plain average {plain['loss']:.4f}.",
-            soft_wrap=True,
-        )
-    value, best_value = ensemble[key], best.scores[key]
-    verb = "beats" if results["beats_best_member"] else "does not beat"
-    console.console.print(
-        f"The ensemble {verb} its best member ({split} {key} {value:.4f} vs {best_value:.4f}, "
-        f"{best.name}).",
-        markup=False,
-        soft_wrap=True,
-    )
-    console.console.print(
-        f"Wrote {out}/metrics.json in {results['wall_time_s']:.1f} s",
-        markup=False,
-        soft_wrap=True,
-    )

@@ -1,0 +1,2 @@
+"""What `predict` and `export-model` need: predictors and their inputs, ImageNet's classifiers,
+the exporters and their parity check."""
