@@ -37,7 +37,7 @@ from kerasrun.config.compose import conf_dir, plain
 from kerasrun.config.hydra_errors import one_line_errors
 from kerasrun.errors import ConfigError
 from kerasrun.pictures import write_tensorboard_images
-from kerasrun.rundir.layout import TENSORBOARD
+from kerasrun.rundir.layout import TENSORBOARD, VISUALIZE
 from kerasrun.rundir.run import exit_on_user_error, open_run, require_classifier
 from kerasrun.training import runtime
 from kerasrun.vision import backbones
@@ -61,7 +61,6 @@ log = logging.getLogger("kerasrun")
 
 # The folder of this command's results in a run (not in rundir.layout: only visualize writes
 # it), and the name of its TensorBoard run beside train's.
-VISUALIZE = "visualize"
 
 # The kinds that look at a run: each writes its PNGs and returns `{tensorboard tag: image}`.
 VISUALIZERS = {"activations": activations, "filters": filters, "gradcam": gradcam}

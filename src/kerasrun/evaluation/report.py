@@ -8,10 +8,9 @@ here too (`print_ensemble`); its file goes to `outputs/ensembles/`.
 from pathlib import Path
 
 from kerasrun import console
-from kerasrun.rundir.layout import TENSORBOARD
+from kerasrun.rundir.layout import EVALUATION, TENSORBOARD
 
 # <run>/eval/<split>/: evaluate's own folder in a run (rundir/layout.py does not name it).
-EVALUATION = "eval"
 PNG_FILES = ("confusion_matrix.png", "misclassified.png")
 # How an ensemble's weights were chosen, as its table's title says it.
 MODES = {

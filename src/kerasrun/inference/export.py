@@ -24,6 +24,7 @@ from kerasrun.console import one_line
 from kerasrun.errors import require
 from kerasrun.models import load_model
 from kerasrun.models.pretrained import custom_objects
+from kerasrun.rundir.layout import EXPORT_RECORD, EXPORTS
 from kerasrun.rundir.results import write_json
 from kerasrun.training import runtime
 
@@ -41,8 +42,6 @@ ONNX_PACKAGES = ("tf2onnx", "onnxruntime")
 MISMATCH_SUFFIX = ".mismatch"
 # <output>/export.json: what was exported and how close it came (rundir/layout.py does not name
 # it: an export may go anywhere); <run>/export/<format>/ is where it goes by default.
-EXPORT_RECORD = "export.json"
-EXPORTS = "export"
 
 
 def export_dir(run_dir, fmt):

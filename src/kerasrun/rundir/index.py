@@ -26,7 +26,9 @@ from kerasrun.console import one_line
 from kerasrun.errors import is_int, is_number
 from kerasrun.rundir.layout import (
     HYDRA_DIR,
+    MULTIRUN,
     RUN_CONFIG,
+    SWEEPS,
     TRAIN_LOG,
     hydra_config_path,
     metrics_path,
@@ -42,8 +44,6 @@ RUNNING_WINDOW_S = 120
 PATH_KEYS = ("data.root", "data.path", "resume", "paths.root")
 SHOWN_KEYS = ("data", "model")  # `runs` has columns of their own for them
 # Hydra's files and folders around a sweep's jobs (not in layout.py: Hydra names them).
-MULTIRUN = "multirun.yaml"  # in the sweep's folder, next to its jobs
-SWEEPS = "sweeps"  # outputs/sweeps/<date>_<time>/<job>_<overrides>/
 STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

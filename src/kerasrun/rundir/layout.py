@@ -12,7 +12,10 @@ rename is one line and `runs`, `evaluate`, `predict` and `train resume=` never d
       tensorboard/       event files (conf/logger/tensorboard.yaml)
       checkpoints/best.keras, model.keras   the best and the final model
       backup/state.json  while a run is unfinished (conf/callbacks/backup_and_restore.yaml)
-      bad_files.txt, vocabulary.txt, samples/, folds/, cache/, evaluate/ ...
+      bad_files.txt, vocabulary.txt, samples/, folds/, cache/
+      eval/, visualize/, export/   what evaluate, visualize and export-model add
+
+    outputs/sweeps/<date>_<time>/   a sweep: multirun.yaml, summary.csv, one folder a job
 """
 
 from pathlib import Path
@@ -35,6 +38,15 @@ VOCABULARY = "vocabulary.txt"
 SAMPLES = "samples"
 FOLDS = "folds"
 CACHE = "cache"
+EVALUATION = "eval"  # evaluate's pictures and reports, <run>/eval/<split>/, tensorboard/eval/
+VISUALIZE = "visualize"  # visualize's pictures, <run>/visualize/, tensorboard/visualize/
+EXPORTS = "export"  # export-model's files, <run>/export/<format>/
+EXPORT_RECORD = "export.json"  # inside EXPORTS/<format>: what was exported and checked
+
+# A sweep's folder
+SWEEPS = "sweeps"  # outputs/sweeps/<date>_<time>/<job>_<overrides>/
+MULTIRUN = "multirun.yaml"  # in the sweep's folder, next to its jobs
+SWEEP_SUMMARY = "summary.csv"  # in the sweep's folder: one row a job
 
 
 def metrics_path(run_dir):

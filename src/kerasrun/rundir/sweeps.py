@@ -17,13 +17,12 @@ from rich.table import Table
 from kerasrun.console import console
 from kerasrun.errors import is_number
 from kerasrun.rundir.index import read_run
-from kerasrun.rundir.layout import HYDRA_DIR
+from kerasrun.rundir.layout import HYDRA_DIR, SWEEP_SUMMARY
 from kerasrun.rundir.results import lower_is_better
 
 log = logging.getLogger("kerasrun")
 
 EXTRA = ("epochs", "wall_time_s")
-SUMMARY = "summary.csv"  # in the sweep's folder, next to its jobs (not a run's file)
 
 
 class SweepSummary(Callback):
@@ -58,7 +57,7 @@ def summarize(sweep_dir, metric):
     rows.sort(key=key)
     metrics = sorted({k for r in rows for k in r["metrics"]} - {metric})
     columns = ["job", "overrides", "status", metric, *metrics, *EXTRA, "error", "dir"]
-    path = Path(sweep_dir) / SUMMARY
+    path = Path(sweep_dir) / SWEEP_SUMMARY
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, columns, extrasaction="ignore")
         writer.writeheader()

@@ -143,7 +143,7 @@ def _callback_class():
                 return
             import tensorflow as tf
 
-            self.writer = tf.summary.create_file_writer(str(self.log_dir / "samples"))
+            self.writer = tf.summary.create_file_writer(str(self.log_dir / SAMPLES))
 
         def on_epoch_end(self, epoch, logs=None):
             if self.writer is None:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from kerasrun.errors import ConfigError, require
+from kerasrun.rundir.layout import SAMPLES
 
 log = logging.getLogger("kerasrun")
 
@@ -140,7 +141,7 @@ def text_sampler(
 
         seed = int(np.random.randint(2**31))
     if dir is None and log_dir:  # (YAML cannot say ${paths.output_dir}: conf tests resolve it)
-        dir = Path(log_dir).parent / "samples"
+        dir = Path(log_dir).parent / SAMPLES
     if seed_text is not None:
         seed_text = _check_seed_text(seed_text, maxlen, chars)
     return _callback_class()(
@@ -201,7 +202,7 @@ def _callback_class():
             self.indices = {c: i for i, c in enumerate(chars)}
             self.temperatures, self.length = temperatures, length
             self.seed_text, self.seed = seed_text, seed
-            self.log_dir = Path(log_dir) / "samples" if log_dir else None
+            self.log_dir = Path(log_dir) / SAMPLES if log_dir else None
             self.dir = Path(dir) if dir else None
             self._predict = self._writer = None
 
