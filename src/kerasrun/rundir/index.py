@@ -41,9 +41,8 @@ STATUSES = ("finished", "failed", "interrupted", "stopped_nan", "running", "kill
 # A run without metrics.json whose train.log changed this recently is still running.
 RUNNING_WINDOW_S = 120
 # Overrides that say where files are, not what makes runs differ (as Hydra's override_dirname).
-PATH_KEYS = ("data.root", "data.path", "resume", "paths.root")
+LOCATION_OVERRIDES = ("data.root", "data.path", "resume", "paths.root")
 SHOWN_KEYS = ("data", "model")  # `runs` has columns of their own for them
-# Hydra's files and folders around a sweep's jobs (not in layout.py: Hydra names them).
 STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -208,7 +207,7 @@ def key_overrides(overrides):
     keep = []
     for override in overrides:
         key, _, value = override.lstrip("+~").partition("=")
-        if key in SHOWN_KEYS or key in PATH_KEYS or "/" in value or "\\" in value:
+        if key in SHOWN_KEYS or key in LOCATION_OVERRIDES or "/" in value or "\\" in value:
             continue
         keep.append(override)
     return keep

@@ -34,7 +34,7 @@ from kerasrun.training.callbacks import check_target
 
 CHECKPOINTS = {"best": best_model_path, "last": final_model_path}  # checkpoint= -> its file
 # Data keys that name files or folders on the machine that trained the run.
-PATH_KEYS = ("root", "path")
+DATA_PATH_KEYS = ("root", "path")
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Run:
         """Raises a `ConfigError` naming the key if a data path (the run's, or an override
         such as `root=`) does not exist on this machine. Cheap: call it before TensorFlow."""
         data_cfg = {**self.config["data"], **{k: v for k, v in overrides.items() if v is not None}}
-        for key in PATH_KEYS:
+        for key in DATA_PATH_KEYS:
             value = data_cfg.get(key)
             where = (
                 "on the command line"
