@@ -17,11 +17,9 @@ import logging
 import time
 import warnings
 
-import hydra
-
 from kerasrun import console
-from kerasrun.config.compose import conf_dir, plain
-from kerasrun.config.hydra_errors import one_line_errors
+from kerasrun.config.command import command
+from kerasrun.config.compose import plain
 from kerasrun.errors import require
 from kerasrun.evaluation.checks import (
     SPLITS,
@@ -50,15 +48,13 @@ from kerasrun.evaluation.scores import (
 from kerasrun.models import GENERATIVE
 from kerasrun.rundir.layout import metrics_path
 from kerasrun.rundir.results import write_json
-from kerasrun.rundir.run import exit_on_user_error, open_run
+from kerasrun.rundir.run import open_run
 from kerasrun.training import runtime
 
 log = logging.getLogger("kerasrun")
 
 
-@one_line_errors
-@hydra.main(config_path=str(conf_dir()), config_name="evaluate", version_base="1.3")
-@exit_on_user_error
+@command("evaluate")
 def main(cfg):
     """Evaluates the run `cfg.run` (see `evaluate`), or the ensemble of `cfg.runs` (see
     `kerasrun.evaluation.ensemble`); a user mistake is one `Error:` line."""

@@ -18,20 +18,16 @@ import os
 import sys
 from pathlib import Path
 
-import hydra
-
-from kerasrun.config.compose import conf_dir, plain
-from kerasrun.config.hydra_errors import one_line_errors
+from kerasrun.config.command import command
+from kerasrun.config.compose import plain
 from kerasrun.errors import check_int, check_number, require
 from kerasrun.inference.export import check_format, export_dir, export_model
-from kerasrun.rundir.run import exit_on_user_error, open_run
+from kerasrun.rundir.run import open_run
 
 log = logging.getLogger("kerasrun")
 
 
-@one_line_errors
-@hydra.main(config_path=str(conf_dir()), config_name="export_model", version_base="1.3")
-@exit_on_user_error
+@command("export_model")
 def main(cfg):
     """Exports the run's model, checks it; exit code 1 when the export predicts differently."""
     config = plain(cfg)

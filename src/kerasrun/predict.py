@@ -24,10 +24,8 @@ import os
 import time
 from pathlib import Path
 
-import hydra
-
-from kerasrun.config.compose import conf_dir, plain
-from kerasrun.config.hydra_errors import one_line_errors
+from kerasrun.config.command import command
+from kerasrun.config.compose import plain
 from kerasrun.console import console
 from kerasrun.errors import check_int, require
 from kerasrun.inference.imagenet import check_backbone, imagenet_predictor
@@ -41,14 +39,12 @@ from kerasrun.inference.predictors import (
 )
 from kerasrun.inference.rows import format_row, write_csv
 from kerasrun.rundir.layout import run_config_path
-from kerasrun.rundir.run import exit_on_user_error, open_run, require_classifier
+from kerasrun.rundir.run import open_run, require_classifier
 
 log = logging.getLogger("kerasrun")
 
 
-@one_line_errors
-@hydra.main(config_path=str(conf_dir()), config_name="predict", version_base="1.3")
-@exit_on_user_error
+@command("predict")
 def main(cfg):
     """Prints one line per input; with `output=`, writes every class's probability to a CSV.
 

@@ -11,15 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
 from kerasrun import console
-from kerasrun.config.compose import conf_dir, plain
-from kerasrun.config.hydra_errors import one_line_errors
-from kerasrun.config.resolvers import register_resolvers
+from kerasrun.config.command import command
+from kerasrun.config.compose import plain
 from kerasrun.config.validate import validate
 from kerasrun.errors import ConfigError, Diverged, Preempted
 from kerasrun.rundir import resume
@@ -37,11 +35,9 @@ from kerasrun.training.recipe import (
 from kerasrun.training.samplers import build_samplers
 
 log = logging.getLogger("kerasrun")
-register_resolvers()
 
 
-@one_line_errors
-@hydra.main(config_path=str(conf_dir()), config_name="train", version_base="1.3")
+@command("train", catch_user_errors=False)
 def main(cfg):
     """Runs one job and returns its objective (`optimized_metric`) for sweepers.
 

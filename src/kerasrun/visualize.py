@@ -31,14 +31,12 @@ import logging
 import os
 from pathlib import Path
 
-import hydra
-
-from kerasrun.config.compose import conf_dir, plain
-from kerasrun.config.hydra_errors import one_line_errors
+from kerasrun.config.command import command
+from kerasrun.config.compose import plain
 from kerasrun.errors import ConfigError
 from kerasrun.pictures import write_tensorboard_images
 from kerasrun.rundir.layout import TENSORBOARD, VISUALIZE
-from kerasrun.rundir.run import exit_on_user_error, open_run, require_classifier
+from kerasrun.rundir.run import open_run, require_classifier
 from kerasrun.training import runtime
 from kerasrun.vision import backbones
 from kerasrun.vision.activations import activations
@@ -66,9 +64,7 @@ log = logging.getLogger("kerasrun")
 VISUALIZERS = {"activations": activations, "filters": filters, "gradcam": gradcam}
 
 
-@one_line_errors
-@hydra.main(config_path=str(conf_dir()), config_name="visualize", version_base="1.3")
-@exit_on_user_error
+@command("visualize")
 def main(cfg):
     """Checks every key, then writes the images of `kind` and says where they are."""
     config = plain(cfg)

@@ -12,19 +12,14 @@ kerasrun's allowlist before anything is built from it. A run made on another mac
 paths that do not exist here; building its data then says which key to override.
 """
 
-import functools
-import logging
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from PIL import Image
 
-from kerasrun.console import one_line
 from kerasrun.data import build_data, resolve_cache
 from kerasrun.data import images as pipeline
 from kerasrun.errors import ConfigError, require
@@ -232,19 +227,3 @@ def load_images(paths, input_shape):
         resized = tf.image.resize(array, (height, width))
         loaded.append(tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8).numpy())
     return np.stack(loaded).astype("float32")
-
-
-def exit_on_user_error(main):
-    """Wraps a command's `main(cfg)`: a user mistake is one `Error:` line and exit code 2."""
-
-    @functools.wraps(main)
-    def wrapper(cfg):
-        try:
-            return main(cfg)
-        except (ConfigError, OmegaConfBaseException) as e:
-            logging.getLogger("kerasrun").error(
-                one_line(e, with_type=not isinstance(e, ConfigError))
-            )
-            sys.exit(2)
-
-    return wrapper
