@@ -25,7 +25,7 @@ def test_help_lists_groups_without_importing_tensorflow(tmp_path):
         "cats_dogs",
         "image_folder",
         "early_stopping",
-        "catsdogs_aug_dropout",
+        "cats_dogs_aug_dropout",
         "rmsprop",
     ):
         assert option in out, option

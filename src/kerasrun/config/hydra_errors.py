@@ -24,12 +24,31 @@ import re
 import sys
 from pathlib import Path
 
+from kerasrun.config.compose import conf_dir
 from kerasrun.config.help import speed_up_help
+from kerasrun.config.resolvers import unique_dirs
+from kerasrun.errors import ConfigError
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 # Command-line flags that change where the configs come from: the options on disk are then
 # not the whole story, so the check of group options before Hydra starts is left to Hydra.
 _SEARCH_FLAGS = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir")
+# Options that were renamed, per group: the old name is refused with the new one (never
+# silently mapped, so that a run's saved overrides always name a file that exists). The
+# experiments are named after their data option (`cats_dogs_*` for data=cats_dogs).
+RENAMED = {
+    "experiment": {
+        "catsdogs_scratch": "cats_dogs_scratch",
+        "catsdogs_aug_dropout": "cats_dogs_aug_dropout",
+        "deck_cnn64": "cats_dogs_deck_cnn64",
+        "deck_vgg16_224": "cats_dogs_deck_vgg16_224",
+        "vgg16_features_aug": "cats_dogs_vgg16_features_aug",
+        "vgg16_finetune": "cats_dogs_vgg16_finetune",
+        "dcgan_frogs": "cifar10_dcgan_frogs",
+        "vae_mnist": "mnist_vae",
+        "textgen_nietzsche": "text_file_nietzsche",
+    },
+}
 
 
 def one_line_errors(main):
@@ -195,9 +214,7 @@ def _remove_empty_sweep_dirs():
     """
     import shutil
 
-    from kerasrun.config.resolvers import _unique
-
-    for path in map(Path, _unique.values()):
+    for path in map(Path, unique_dirs()):
         if path.is_dir() and {p.name for p in path.iterdir()} <= {"multirun.yaml"}:
             shutil.rmtree(path, ignore_errors=True)
 
@@ -219,8 +236,6 @@ def _raised_in_task(error, task):
 
 def _config_error_in(error):
     """The `ConfigError` that `error` was raised from or while handling, if any."""
-    from kerasrun.errors import ConfigError
-
     seen = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, ConfigError):
@@ -231,9 +246,11 @@ def _config_error_in(error):
 
 
 def _option_line(error, overrides):
-    from kerasrun.config.compose import conf_dir
-
     group, _, option = error.missing_cfg_file.rpartition("/")
+    received = _find(overrides, group) or f"{group}={option}"
+    renamed = RENAMED.get(group, {}).get(option)
+    if renamed:
+        return f"{group} '{option}' was renamed: use {group}={renamed}. Received: {received}."
     # Hydra lists the options for `model=x`, not for an item of `callbacks=[x]` nor for
     # --config-name: the files are the options.
     options = list(error.options or []) or _options(conf_dir() / group)
@@ -242,7 +259,6 @@ def _option_line(error, overrides):
             f"Unknown config '{option}'. Available configs: {', '.join(options) or '(none)'}. "
             f"Received: --config-name={option}. Drop --config-name, or name one of them."
         )
-    received = _find(overrides, group) or f"{group}={option}"
     guess = difflib.get_close_matches(option, options, n=1)
     listed = received.partition("=")[2].startswith("[")  # callbacks=[a,b]: one item is wrong
     return (

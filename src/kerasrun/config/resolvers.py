@@ -27,6 +27,11 @@ def unique_dir(path):
     return _unique[path]
 
 
+def unique_dirs():
+    """The directories `unique_dir` handed out in this process (new: none existed before)."""
+    return list(_unique.values())
+
+
 def register_resolvers():
     """Registers `${kerasrun_unique:...}`, `${kerasrun_run_dir:...}`,
     `${kerasrun_output_subdir:...}` and `${kerasrun_log_file:...}` (conf/hydra/), and
