@@ -119,6 +119,11 @@ CASES = {
         HYDRA,
         ["Available options in 'data/augment': book", "Did you mean data/augment=book?"],
     ),
+    "null for a group": (
+        ["data/augment=null"],
+        HYDRA,
+        ["A config group takes an option's name, not null", "~data/augment", "data.augment=null"],
+    ),
     "debug option typo": (
         ["debug=defualt"],
         HYDRA,

@@ -18,7 +18,17 @@ from kerasrun.models import MODELS
 from kerasrun.training.callbacks import ALLOWED_PREFIXES
 
 CONF = conf_dir()
-GROUPS = ["data", "model", "optimizer", "trainer", "callbacks", "logger", "debug", "experiment"]
+GROUPS = [
+    "data",
+    "data/augment",
+    "model",
+    "optimizer",
+    "trainer",
+    "callbacks",
+    "logger",
+    "debug",
+    "experiment",
+]
 
 
 def options(group):

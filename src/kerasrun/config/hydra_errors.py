@@ -10,6 +10,9 @@ cannot parse become one line in Keras's style on stderr, and exit code 2, like t
     mean trainer.epochs? Received: trainer.epoch=3. Fix the spelling, or add a new key with
     +trainer.epoch=3.
 
+An experiment's old name (`experiment=catsdogs_aug_dropout`) says the new one (`RENAMED`), and
+`group=null` says to write `~group`.
+
 A `ConfigError` raised while Hydra sets a job up (a resolver of `hydra.run.dir`, such as
 `resume=`'s check) is printed the same way.
 
@@ -119,6 +122,8 @@ def describe(error, overrides, task=None):
     user_error = _config_error_in(error)
     if user_error is not None:
         return _first_line(user_error)
+    if isinstance(error, ValueError) and str(error).startswith(_NULL_GROUP):
+        return _null_group_line(overrides)
     if not isinstance(error, (CompactHydraException, OmegaConfBaseException)):
         return None
     if isinstance(error, OverrideParseException):
@@ -307,6 +312,24 @@ def _key_line(error, overrides):
             "prints every key)."
         )
     return None
+
+
+# What Hydra raises (a plain ValueError) for `group=null`, e.g. data/augment=null.
+_NULL_GROUP = "Config group override must be a string or a list"
+
+
+def _null_group_line(overrides):
+    """`group=null`: a group takes an option's name; `~group` leaves the group out."""
+    received = next(
+        (o for o in overrides if o.partition("=")[2] == "null" and "." not in o.partition("=")[0]),
+        "group=null",
+    )
+    group = received.partition("=")[0].lstrip("+")
+    values = f", or {group.replace('/', '.')}=null to turn its values off" if "/" in group else ""
+    return (
+        f"A config group takes an option's name, not null. Received: {received}. "
+        f"Use ~{group} to leave the group out{values}."
+    )
 
 
 def _syntax_line(error):
