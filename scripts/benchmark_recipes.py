@@ -4,8 +4,8 @@ Each recipe is a `train` command; its metrics.json and history.csv are read back
 put beside the figure the book reports. Usage (from the repository root, venv active):
 
     python scripts/benchmark_recipes.py                       # every recipe below
-    python scripts/benchmark_recipes.py default catsdogs_scratch
-    python scripts/benchmark_recipes.py catsdogs_scratch --epochs 15
+    python scripts/benchmark_recipes.py default cats_dogs_scratch
+    python scripts/benchmark_recipes.py cats_dogs_scratch --epochs 15
 
 Needs ../shared/data/cats_and_dogs_filtered (or set CATS_AND_DOGS=path) for the cats-vs-dogs
 recipes. Results accumulate in docs/recipes.json; docs/recipes.md is rebuilt from it.
@@ -32,12 +32,12 @@ RECIPES = {
         "command": [],
         "book": "— (kerasrun's offline default: test accuracy ≥ 0.95 promised)",
     },
-    "catsdogs_scratch": {
-        "command": ["experiment=catsdogs_scratch", f"data.root={DATA}"],
+    "cats_dogs_scratch": {
+        "command": ["experiment=cats_dogs_scratch", f"data.root={DATA}"],
         "book": "val. accuracy stalls at 70–72% (30 epochs); val. loss lowest after ~5 epochs",
     },
-    "catsdogs_aug_dropout": {
-        "command": ["experiment=catsdogs_aug_dropout", f"data.root={DATA}"],
+    "cats_dogs_aug_dropout": {
+        "command": ["experiment=cats_dogs_aug_dropout", f"data.root={DATA}"],
         "book": "no longer overfits; val. accuracy 82% after 100 epochs of 100 steps",
     },
 }

@@ -97,6 +97,33 @@ CASES = {
         HYDRA,
         ["Available options in 'experiment'", "Did you mean experiment=imdb_dense?"],
     ),
+    # Experiments are named after their data option; an old name says the new one.
+    "renamed experiment": (
+        ["experiment=catsdogs_aug_dropout"],
+        HYDRA,
+        [
+            "experiment 'catsdogs_aug_dropout' was renamed: use "
+            "experiment=cats_dogs_aug_dropout. Received: experiment=catsdogs_aug_dropout."
+        ],
+    ),
+    "renamed experiment in a sweep": (
+        ["-m", "experiment=cats_dogs_scratch,deck_cnn64"],
+        HYDRA,
+        [
+            "experiment 'deck_cnn64' was renamed: use experiment=cats_dogs_deck_cnn64",
+            "Received: experiment=cats_dogs_scratch,deck_cnn64",
+        ],
+    ),
+    "data/augment option typo": (
+        ["data/augment=bok"],
+        HYDRA,
+        ["Available options in 'data/augment': book", "Did you mean data/augment=book?"],
+    ),
+    "null for a group": (
+        ["data/augment=null"],
+        HYDRA,
+        ["A config group takes an option's name, not null", "~data/augment", "data.augment=null"],
+    ),
     "debug option typo": (
         ["debug=defualt"],
         HYDRA,

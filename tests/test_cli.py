@@ -25,7 +25,7 @@ def test_help_lists_groups_without_importing_tensorflow(tmp_path):
         "cats_dogs",
         "image_folder",
         "early_stopping",
-        "catsdogs_aug_dropout",
+        "cats_dogs_aug_dropout",
         "rmsprop",
     ):
         assert option in out, option
@@ -233,14 +233,12 @@ def test_explicit_precision_and_xla_are_applied_and_saved(tmp_path, setting, sav
 
 
 def test_two_runs_in_the_same_second_never_share_a_directory(tmp_path):
-    from kerasrun.config.resolvers import unique_dir
+    from kerasrun.config.resolvers import forget_unique_dirs, unique_dir
 
     first = unique_dir(str(tmp_path / "run"))
     (tmp_path / "run").mkdir()
     assert unique_dir(str(tmp_path / "run")) == first  # Hydra resolves it again: same answer
-    from kerasrun import config
-
-    config._unique.clear()  # a new process
+    forget_unique_dirs()  # a new process
     assert unique_dir(str(tmp_path / "run")) == str(tmp_path / "run_2")
 
 

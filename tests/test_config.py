@@ -8,7 +8,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from kerasrun import console
 from kerasrun.config.compose import conf_dir
+from kerasrun.config.hydra_errors import RENAMED
 from kerasrun.config.resolvers import register_resolvers
 from kerasrun.data import DATASETS
 from kerasrun.errors import ConfigError
@@ -16,7 +18,17 @@ from kerasrun.models import MODELS
 from kerasrun.training.callbacks import ALLOWED_PREFIXES
 
 CONF = conf_dir()
-GROUPS = ["data", "model", "optimizer", "trainer", "callbacks", "logger", "debug", "experiment"]
+GROUPS = [
+    "data",
+    "data/augment",
+    "model",
+    "optimizer",
+    "trainer",
+    "callbacks",
+    "logger",
+    "debug",
+    "experiment",
+]
 
 
 def options(group):
@@ -96,11 +108,11 @@ def test_default_is_the_offline_digits_run(compose_train):
 
 
 def test_experiments_select_the_books_settings(compose_train):
-    cfg = compose_train("experiment=catsdogs_aug_dropout")
+    cfg = compose_train("experiment=cats_dogs_aug_dropout")
     assert (cfg.data.name, cfg.model.name, cfg.model.dropout) == ("cats_dogs", "small_convnet", 0.5)
     assert cfg.optimizer.learning_rate == pytest.approx(1e-4)
     assert (cfg.trainer.epochs, cfg.trainer.steps_per_epoch, cfg.data.batch_size) == (100, 100, 32)
-    cfg = compose_train("experiment=vgg16_finetune")
+    cfg = compose_train("experiment=cats_dogs_vgg16_finetune")
     assert cfg.model.unfreeze_from == "block5_conv1"
     assert cfg.model.fine_tune_learning_rate == pytest.approx(1e-5)
 
@@ -122,7 +134,7 @@ def test_vgg16_finetune_alone_is_the_books_whole_recipe(compose_train):
     # The command line still wins over what the model option brings.
     cfg = compose_train("model=vgg16_finetune", "optimizer.learning_rate=1e-4", "data.augment=null")
     assert cfg.optimizer.learning_rate == pytest.approx(1e-4) and cfg.data.augment is None
-    cfg = compose_train("experiment=deck_vgg16_224")
+    cfg = compose_train("experiment=cats_dogs_deck_vgg16_224")
     assert cfg.data.augment.rotation is None  # the deck does not rotate
 
 
@@ -131,6 +143,87 @@ def test_each_experiment_quotes_the_book():
         header = path.read_text().split("defaults:")[0]
         assert "Book" in header or "Deck" in header, path
         assert re.search(r"\d\.\d|\d%", header), f"{path} quotes no figure"
+
+
+# Experiments are named after their data option; these datasets' options add a qualifier
+# (`jena_climate`, `boston_housing`, `imdb_raw`) that the experiments leave out.
+DATASET_NAMES = {"jena_climate": "jena", "boston_housing": "boston", "imdb_raw": "imdb"}
+
+
+def test_each_experiment_is_named_after_its_data_option():
+    for path in (CONF / "experiment").glob("*.yaml"):
+        data = re.search(r"override /data: (\w+)", path.read_text()).group(1)
+        assert path.stem.startswith(f"{DATASET_NAMES.get(data, data)}_"), (path.stem, data)
+
+
+def test_renamed_experiments_name_one_that_exists():
+    for old, new in RENAMED["experiment"].items():
+        assert (CONF / "experiment" / f"{new}.yaml").is_file(), new
+        assert not (CONF / "experiment" / f"{old}.yaml").exists(), old
+
+
+def test_the_books_augmentation_is_written_once(compose_train):
+    """conf/data/augment/book.yaml; the model options and experiments pick it by name."""
+    copies = [
+        path.relative_to(CONF)
+        for path in CONF.rglob("*.yaml")
+        if re.search(r"^\s*rotation: 0\.111", path.read_text(), re.MULTILINE)
+    ]
+    assert copies == [Path("data/augment/book.yaml")]
+    book = OmegaConf.to_container(OmegaConf.load(CONF / "data" / "augment" / "book.yaml"))
+    expected = {"rotation": 0.111, "translation": 0.2, "shear": 0.2, "zoom": 0.2}
+    assert book == {**expected, "flip": "horizontal"}
+    for overrides in (
+        ["data=cats_dogs", "data/augment=book"],
+        ["experiment=cats_dogs_aug_dropout"],
+        ["experiment=cats_dogs_vgg16_features_aug"],
+        ["model=vgg16_feature_extraction"],
+    ):
+        cfg = compose_train(*overrides)
+        assert OmegaConf.to_container(cfg.data.augment) == book, overrides
+    assert compose_train("data=cats_dogs").data.augment is None  # off unless asked for
+
+
+def composed(compose_train, *overrides):
+    """The composed train config as plain dicts, as `train` prints it (without hydra:)."""
+    cfg = OmegaConf.to_container(compose_train(*overrides), resolve=False)
+    cfg.pop("hydra")
+    return cfg
+
+
+def test_the_config_tree_marks_what_a_model_option_set(compose_train):
+    """`model=vgg16_finetune optimizer=adam` trains Adam at 2e-5: the tree says why."""
+    config = composed(compose_train, "model=vgg16_finetune", "data=cats_dogs", "optimizer=adam")
+    marks = console.set_by_model_option(config)
+    assert marks["optimizer.learning_rate"] == "model=vgg16_finetune"
+    assert marks["trainer.epochs"] == "model=vgg16_finetune"
+    assert marks["data.augment.rotation"] == "model=vgg16_finetune (data/augment=book)"
+    assert not [key for key in marks if key.startswith("model.")]  # its own group: no mark
+    with console.console.capture() as captured:
+        console.print_config_tree(config)
+    assert "learning_rate: 2e-05  ← model=vgg16_finetune" in captured.get()
+    assert "_target_: keras.optimizers.Adam\n" in captured.get()  # Adam is not the model's
+
+    marks = console.set_by_model_option(composed(compose_train, "model=dcgan"))
+    assert marks == {"data.image_size": "model=dcgan", "monitor": "model=dcgan"}
+    assert console.set_by_model_option(composed(compose_train, "model=small_convnet")) == {}
+
+
+def test_a_value_overridden_on_the_command_line_is_not_marked(compose_train):
+    config = composed(
+        compose_train,
+        "model=vgg16_finetune",
+        "optimizer.learning_rate=1e-4",
+        "data.augment.zoom=0.1",
+    )
+    marks = console.set_by_model_option(config)
+    assert "optimizer.learning_rate" not in marks and "data.augment.zoom" not in marks
+    assert "trainer.epochs" in marks and "data.augment.shear" in marks
+    with console.console.capture() as captured:
+        console.print_config_tree(config)
+    assert "learning_rate: 0.0001\n" in captured.get()
+    config = composed(compose_train, "model=vgg16_finetune", "data.augment=null")
+    assert not [key for key in console.set_by_model_option(config) if key.startswith("data.")]
 
 
 def test_struct_mode_rejects_typos(compose_train):

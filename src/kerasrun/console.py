@@ -6,10 +6,16 @@ nothing animates: each epoch is one plain line, also written to `<run>/train.log
 """
 
 import logging
+import math
+import re
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
+
+from kerasrun.config.compose import conf_dir
+from kerasrun.errors import ConfigError, is_number
 
 console = Console(highlight=False)
 # Errors go to stderr, as Hydra's own (`hydra_errors`): `train ... > log.txt` still shows them.
@@ -38,30 +44,105 @@ class ConsoleHandler(logging.Handler):
 def print_config_tree(
     cfg_dict, groups=("data", "model", "optimizer", "trainer", "callbacks", "logger")
 ):
-    """Prints the composed config as a tree: one branch per group, then the top-level keys."""
+    """Prints the composed config as a tree: one branch per group, then the top-level keys.
+
+    A value that a `# @package _global_` model option set outside `model:` (and that nothing
+    changed since) is marked with the option, e.g. `learning_rate: 2e-05  ← model=vgg16_finetune`:
+    `model=vgg16_finetune optimizer=adam` trains Adam at the book's 2e-5, and the tree says why.
+    """
+    marks = set_by_model_option(cfg_dict)
     tree = Tree("[bold]config[/bold]")
     for group in groups:
         if group in cfg_dict:
-            _add(tree.add(f"[bold cyan]{group}[/bold cyan]"), cfg_dict[group])
+            _add(tree.add(f"[bold cyan]{group}[/bold cyan]"), cfg_dict[group], group, marks)
     for key, value in cfg_dict.items():
         if key not in groups and key != "paths":
-            _add_leaf(tree, key, value)
+            _add_leaf(tree, key, value, marks.get(key))
     console.print(tree)
 
 
-def _add(branch, node):
+def set_by_model_option(cfg_dict):
+    """The values outside `model:` that the config's model option set, and that still hold.
+
+    A model option written `# @package _global_` (`conf/model/vgg16_finetune.yaml`) may carry
+    its recipe's training: other groups' values, and options of other groups through its
+    defaults list (`override /data/augment: book`). Its YAML says which; a value that the
+    command line or an experiment changed afterwards is not the option's any more.
+
+    Args:
+        cfg_dict: the composed config, as plain dicts (its `model.name` names the option).
+
+    Returns:
+        `{dotted key: "model=<name>"}` for each such leaf, e.g.
+        `{"optimizer.learning_rate": "model=vgg16_finetune", "data.augment.zoom":
+        "model=vgg16_finetune (data/augment=book)", ...}`; empty for an ordinary model option.
+    """
+    from omegaconf import OmegaConf  # what Hydra reads YAML with (`1e-5` is a number there)
+
+    name = (cfg_dict.get("model") or {}).get("name")
+    path = conf_dir() / "model" / f"{name}.yaml"
+    if not isinstance(name, str) or not path.is_file():
+        return {}
+    text = path.read_text()
+    if not re.search(r"^#\s*@package\s+_global_\s*$", text, re.MULTILINE):
+        return {}
+    option = f"model={name}"
+    values = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    found = {}
+    for entry in values.pop("defaults", None) or []:
+        for key, choice in entry.items() if isinstance(entry, dict) else ():
+            group = key.removeprefix("override").strip().lstrip("/")
+            chosen = conf_dir() / group / f"{choice}.yaml"
+            if chosen.is_file():
+                node = OmegaConf.to_container(OmegaConf.load(chosen), resolve=False)
+                for leaf, value in _leaves(node, group.replace("/", ".")):
+                    found[leaf] = (value, f"{option} ({group}={choice})")
+    values.pop("model", None)
+    for leaf, value in _leaves(values, ""):
+        found[leaf] = (value, option)
+    return {
+        leaf: label
+        for leaf, (value, label) in found.items()
+        if _lookup(cfg_dict, leaf) == (True, value)
+    }
+
+
+def _leaves(node, prefix):
+    """`(dotted key, value)` of each leaf of `node`, as the tree prints them."""
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix, node
+
+
+def _lookup(cfg_dict, dotted):
+    """`(True, value)` at the dotted key, or `(False, None)` where it is missing."""
+    node = cfg_dict
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return False, None
+        node = node[key]
+    return True, node
+
+
+def _add(branch, node, path, marks):
     if isinstance(node, dict):
         for key, value in node.items():
+            where = f"{path}.{key}"
             if isinstance(value, dict) and value:
-                _add(branch.add(f"[cyan]{key}[/cyan]"), value)
+                _add(branch.add(f"[cyan]{key}[/cyan]"), value, where, marks)
             else:
-                _add_leaf(branch, key, value)
+                _add_leaf(branch, key, value, marks.get(where))
     else:
         branch.add(repr(node))
 
 
-def _add_leaf(branch, key, value):
-    branch.add(f"{key}: [green]{'null' if value is None else value}[/green]", highlight=False)
+def _add_leaf(branch, key, value, mark=None):
+    shown = f"{key}: [green]{'null' if value is None else value}[/green]"
+    if mark:
+        shown += f"  [yellow]← {escape(mark)}[/yellow]"
+    branch.add(shown, highlight=False)
 
 
 def describe_runtime(rt):
@@ -144,11 +225,7 @@ def error_line(error):
     A required value left at `???` (e.g. `glove_path` of `experiment=imdb_glove_200`) gets
     the key and what to do instead of OmegaConf's own words.
     """
-    import re
-
     from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
-
-    from kerasrun.errors import ConfigError
 
     if isinstance(error, (MissingMandatoryValue, InterpolationToMissingValueError)):
         found = re.search(r"Missing mandatory value: ?([\w.]+)", str(error))
@@ -162,14 +239,15 @@ def error_line(error):
 
 def format_logs(logs):
     """`loss 0.2134 · accuracy 0.9312 · val_loss ...` with the learning rate last."""
-    parts = [f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate" and _is_number(v)]
+    parts = [f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate" and _is_score(v)]
     if "learning_rate" in logs:
         parts.append(f"lr {logs['learning_rate']:.1e}")
     return " · ".join(parts)
 
 
-def _is_number(value):
-    return isinstance(value, (int, float)) or hasattr(value, "__float__")
+def _is_score(value):
+    """A number to show, NaN and infinity too: a diverging loss must be seen."""
+    return is_number(value) or (isinstance(value, float) and not math.isfinite(value))
 
 
 def summary_table(metrics, run_dir):

@@ -10,6 +10,9 @@ cannot parse become one line in Keras's style on stderr, and exit code 2, like t
     mean trainer.epochs? Received: trainer.epoch=3. Fix the spelling, or add a new key with
     +trainer.epoch=3.
 
+An experiment's old name (`experiment=catsdogs_aug_dropout`) says the new one (`RENAMED`), and
+`group=null` says to write `~group`.
+
 A `ConfigError` raised while Hydra sets a job up (a resolver of `hydra.run.dir`, such as
 `resume=`'s check) is printed the same way.
 
@@ -24,12 +27,31 @@ import re
 import sys
 from pathlib import Path
 
+from kerasrun.config.compose import conf_dir
 from kerasrun.config.help import speed_up_help
+from kerasrun.config.resolvers import unique_dirs
+from kerasrun.errors import ConfigError
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 # Command-line flags that change where the configs come from: the options on disk are then
 # not the whole story, so the check of group options before Hydra starts is left to Hydra.
 _SEARCH_FLAGS = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir")
+# Options that were renamed, per group: the old name is refused with the new one (never
+# silently mapped, so that a run's saved overrides always name a file that exists). The
+# experiments are named after their data option (`cats_dogs_*` for data=cats_dogs).
+RENAMED = {
+    "experiment": {
+        "catsdogs_scratch": "cats_dogs_scratch",
+        "catsdogs_aug_dropout": "cats_dogs_aug_dropout",
+        "deck_cnn64": "cats_dogs_deck_cnn64",
+        "deck_vgg16_224": "cats_dogs_deck_vgg16_224",
+        "vgg16_features_aug": "cats_dogs_vgg16_features_aug",
+        "vgg16_finetune": "cats_dogs_vgg16_finetune",
+        "dcgan_frogs": "cifar10_dcgan_frogs",
+        "vae_mnist": "mnist_vae",
+        "textgen_nietzsche": "text_file_nietzsche",
+    },
+}
 
 
 def one_line_errors(main):
@@ -100,6 +122,8 @@ def describe(error, overrides, task=None):
     user_error = _config_error_in(error)
     if user_error is not None:
         return _first_line(user_error)
+    if isinstance(error, ValueError) and str(error).startswith(_NULL_GROUP):
+        return _null_group_line(overrides)
     if not isinstance(error, (CompactHydraException, OmegaConfBaseException)):
         return None
     if isinstance(error, OverrideParseException):
@@ -195,9 +219,7 @@ def _remove_empty_sweep_dirs():
     """
     import shutil
 
-    from kerasrun.config.resolvers import _unique
-
-    for path in map(Path, _unique.values()):
+    for path in map(Path, unique_dirs()):
         if path.is_dir() and {p.name for p in path.iterdir()} <= {"multirun.yaml"}:
             shutil.rmtree(path, ignore_errors=True)
 
@@ -219,8 +241,6 @@ def _raised_in_task(error, task):
 
 def _config_error_in(error):
     """The `ConfigError` that `error` was raised from or while handling, if any."""
-    from kerasrun.errors import ConfigError
-
     seen = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, ConfigError):
@@ -231,9 +251,11 @@ def _config_error_in(error):
 
 
 def _option_line(error, overrides):
-    from kerasrun.config.compose import conf_dir
-
     group, _, option = error.missing_cfg_file.rpartition("/")
+    received = _find(overrides, group) or f"{group}={option}"
+    renamed = RENAMED.get(group, {}).get(option)
+    if renamed:
+        return f"{group} '{option}' was renamed: use {group}={renamed}. Received: {received}."
     # Hydra lists the options for `model=x`, not for an item of `callbacks=[x]` nor for
     # --config-name: the files are the options.
     options = list(error.options or []) or _options(conf_dir() / group)
@@ -242,7 +264,6 @@ def _option_line(error, overrides):
             f"Unknown config '{option}'. Available configs: {', '.join(options) or '(none)'}. "
             f"Received: --config-name={option}. Drop --config-name, or name one of them."
         )
-    received = _find(overrides, group) or f"{group}={option}"
     guess = difflib.get_close_matches(option, options, n=1)
     listed = received.partition("=")[2].startswith("[")  # callbacks=[a,b]: one item is wrong
     return (
@@ -291,6 +312,24 @@ def _key_line(error, overrides):
             "prints every key)."
         )
     return None
+
+
+# What Hydra raises (a plain ValueError) for `group=null`, e.g. data/augment=null.
+_NULL_GROUP = "Config group override must be a string or a list"
+
+
+def _null_group_line(overrides):
+    """`group=null`: a group takes an option's name; `~group` leaves the group out."""
+    received = next(
+        (o for o in overrides if o.partition("=")[2] == "null" and "." not in o.partition("=")[0]),
+        "group=null",
+    )
+    group = received.partition("=")[0].lstrip("+")
+    values = f", or {group.replace('/', '.')}=null to turn its values off" if "/" in group else ""
+    return (
+        f"A config group takes an option's name, not null. Received: {received}. "
+        f"Use ~{group} to leave the group out{values}."
+    )
 
 
 def _syntax_line(error):

@@ -28,6 +28,16 @@ def unique_dir(path):
     return _unique[path]
 
 
+def unique_dirs():
+    """The directories `unique_dir` handed out in this process (new: none existed before)."""
+    return list(_unique.values())
+
+
+def forget_unique_dirs():
+    """Forgets the answers of `unique_dir`, as a new process would start (for tests)."""
+    _unique.clear()
+
+
 def register_resolvers():
     """Registers `${kerasrun_unique:...}`, `${kerasrun_run_dir:...}`,
     `${kerasrun_output_subdir:...}` and `${kerasrun_log_file:...}` (conf/hydra/), and
