@@ -23,6 +23,27 @@ from pathlib import Path
 
 from kerasrun.errors import ConfigError, require
 
+# Where keras.datasets downloads its files from (`<url><name>.npz`), for the offline hints.
+KERAS_DATASETS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+
+def keras_load(name, hint, **kwargs):
+    """`keras.datasets.<name>.load_data(**kwargs)`; a failed download becomes a `ConfigError`.
+
+    Args:
+        name: the `keras.datasets` module, e.g. `"mnist"`.
+        hint: what to do offline, e.g. `"download <url> and set data.path=/path/to/it"`.
+    """
+    import keras  # lazy: importing Keras (and TensorFlow) takes seconds
+
+    try:
+        return getattr(keras.datasets, name).load_data(**kwargs)
+    except Exception as e:  # URL fetch failures are plain `Exception`s in Keras
+        raise ConfigError(
+            f"keras.datasets.{name}.load_data() failed ({_reason(e)}). Received: data.path=None. "
+            f"Offline? {hint[0].upper()}{hint[1:]}."
+        ) from e
+
 
 def cache_folder(cache_dir=None):
     """The folder `keras.utils.get_file` saves to: `<cache_dir>/datasets`.
