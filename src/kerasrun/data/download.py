@@ -1,4 +1,5 @@
-"""A thin wrapper over `keras.utils.get_file`: checked, never partial, safely extracted.
+"""A thin wrapper over `keras.utils.get_file`: checked, never partial, safely extracted;
+and `keras_load`, `keras.datasets`' own downloads with the same one-line offline error.
 
 Adds a sha256 and size check, a one-line offline error, a download that only takes the
 cache name once complete, and an extraction that writes nothing outside its folder.

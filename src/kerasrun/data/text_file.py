@@ -17,10 +17,9 @@ import codecs
 import os
 from pathlib import Path
 
-from kerasrun.data import images
+from kerasrun.data import download, images
 from kerasrun.data.bundle import DataBundle
 from kerasrun.data.checks import check_batch_size, check_splits
-from kerasrun.data.download import get_file
 from kerasrun.errors import ConfigError, check_int, require
 
 NIETZSCHE_URL = "https://s3.amazonaws.com/text-datasets/nietzsche.txt"
@@ -78,7 +77,7 @@ def text_file(
     )
     validation_split, _ = check_splits(validation_split)
     if path is None:
-        path = get_file(
+        path = download.get_file(
             url, sha256=sha256, size=size, cache_dir=cache_dir, instead="set data.path=<a file>"
         )
         text = read_text(path, url=url)

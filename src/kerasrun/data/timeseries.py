@@ -20,9 +20,9 @@ import csv
 import os
 from pathlib import Path
 
+from kerasrun.data import download
 from kerasrun.data.bundle import DataBundle
 from kerasrun.data.checks import check_batch_size
-from kerasrun.data.download import get_file
 from kerasrun.errors import ConfigError, check_int, require
 
 JENA_URL = "https://s3.amazonaws.com/keras-datasets/jena_climate_2009_2016.csv.zip"
@@ -60,7 +60,7 @@ def jena_climate(
     """
     if path is None:
         if root is None:
-            folder = get_file(
+            folder = download.get_file(
                 url,
                 size=None,
                 extract=True,
