@@ -221,19 +221,29 @@ def cifar10(
     )
 
 
-def _official(name, class_names, *, read, hint, path, validation_split, seed, classes, **rest):
+def _official(
+    name,
+    class_names,
+    *,
+    read,
+    hint,
+    path,
+    validation_split,
+    batch_size,
+    image_size,
+    augment,
+    cache,
+    classes,
+    seed,
+):
     """A dataset with official train/test splits, from `keras.datasets.<name>` (`path=None`)
     or from `read(path)`, with a seeded validation split carved from train.
 
-    The config is checked before the download or the file read. `rest`: `batch_size`,
-    `image_size`, `augment`, `cache`, as `bundle_from_arrays` takes them.
+    The config is checked before the download or the file read.
     """
     classes = check_classes(classes, class_names, data=name)
     check_common(
-        batch_size=rest["batch_size"],
-        image_size=rest["image_size"],
-        augment=rest["augment"],
-        allow_native_size=True,
+        batch_size=batch_size, image_size=image_size, augment=augment, allow_native_size=True
     )
     validation_split, _ = check_splits(validation_split)
     if path is None:
@@ -252,7 +262,15 @@ def _official(name, class_names, *, read, hint, path, validation_split, seed, cl
         "test": (x_test, y_test),
     }
     return bundle_from_arrays(
-        splits, class_names=class_names, seed=seed, source=source, classes=classes, **rest
+        splits,
+        class_names=class_names,
+        batch_size=batch_size,
+        image_size=image_size,
+        augment=augment,
+        cache=cache,
+        seed=seed,
+        source=source,
+        classes=classes,
     )
 
 

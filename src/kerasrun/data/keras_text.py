@@ -323,36 +323,13 @@ def _check_text(*, num_words, maxlen, encoding, validation_split, validation_siz
     check_batch_size(batch_size)
 
 
-def _word_indices(name, class_names, *, task, read, path, num_words, **settings):
-    """The IMDB or Reuters `DataBundle`: the config checked, then `keras.datasets.<name>`
-    (`path=None`) or the local file `read(path, num_words=num_words)`.
-
-    `settings`: `maxlen`, `encoding`, `validation_split`, `validation_size`, `batch_size`,
-    `seed`, as `imdb` takes them.
-    """
-    _check_text(num_words=num_words, **{k: v for k, v in settings.items() if k != "seed"})
-    if path is None:
-        hint = f"download {KERAS_DATASETS_URL}{name}.npz and set data.path=/path/to/{name}.npz"
-        source = f"{name}: keras.datasets.{name}"
-        arrays = keras_load(name, hint, num_words=num_words)
-    else:
-        source, arrays = f"{name}: {path}", read(path, num_words=num_words)
-    return _text_bundle(
-        arrays,
-        task=task,
-        class_names=class_names,
-        source=source,
-        num_words=num_words,
-        **settings,
-    )
-
-
-def _text_bundle(
-    arrays,
+def _word_indices(
+    name,
+    class_names,
     *,
     task,
-    class_names,
-    source,
+    read,
+    path,
     num_words,
     maxlen,
     encoding,
@@ -361,8 +338,24 @@ def _text_bundle(
     batch_size,
     seed,
 ):
+    """The IMDB or Reuters `DataBundle`: the config checked, then `keras.datasets.<name>`
+    (`path=None`) or the local file `read(path, num_words=num_words)`, split and encoded."""
     import numpy as np
 
+    _check_text(
+        num_words=num_words,
+        maxlen=maxlen,
+        encoding=encoding,
+        validation_split=validation_split,
+        validation_size=validation_size,
+        batch_size=batch_size,
+    )
+    if path is None:
+        hint = f"download {KERAS_DATASETS_URL}{name}.npz and set data.path=/path/to/{name}.npz"
+        source = f"{name}: keras.datasets.{name}"
+        arrays = keras_load(name, hint, num_words=num_words)
+    else:
+        source, arrays = f"{name}: {path}", read(path, num_words=num_words)
     (x, y), (x_test, y_test) = arrays
     y, y_test = np.asarray(y, "int32").reshape(-1), np.asarray(y_test, "int32").reshape(-1)
     if validation_split is not None:
