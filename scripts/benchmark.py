@@ -89,13 +89,8 @@ def pipeline_rates(root, size, rounds, later=2, options=False):
     import tensorflow as tf
 
     from kerasrun.data.augment import build_augmenter
-    from kerasrun.data.images import (
-        class_folders,
-        files_dataset,
-        finish,
-        jpeg_ratios,
-        list_class_folder,
-    )
+    from kerasrun.data.images import class_folders, jpeg_ratios, list_class_folder
+    from kerasrun.data.pipeline import files_dataset, finish
 
     paths, labels = list_class_folder(root, class_folders(root))
     scratch = tempfile.TemporaryDirectory()

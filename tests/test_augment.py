@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from kerasrun.data.augment import Augmentation, build_augmenter
-from kerasrun.data.images import finish
+from kerasrun.data.pipeline import finish
 
 NEAREST = {"fill_mode": "nearest"}
 IDENTITY = {

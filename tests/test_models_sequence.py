@@ -10,15 +10,8 @@ from omegaconf import OmegaConf
 
 from kerasrun.errors import ConfigError
 from kerasrun.models import MODELS, build_model
-from kerasrun.models.sequence import (
-    conv1d,
-    conv1d_gru,
-    dense_timeseries,
-    gru,
-    lstm,
-    sequence_length,
-    simple_rnn,
-)
+from kerasrun.models.recurrent import gru, lstm, simple_rnn
+from kerasrun.models.sequence import conv1d, conv1d_gru, dense_timeseries, sequence_length
 from kerasrun.tasks import Task
 
 CONF_MODEL = Path(__file__).resolve().parents[1] / "conf" / "model"

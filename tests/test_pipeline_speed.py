@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from cli import only_run_dir, run_train
-from kerasrun.data.images import files_dataset, jpeg_ratio
+from kerasrun.data.images import jpeg_ratio
+from kerasrun.data.pipeline import files_dataset
 
 
 def photo_like(width, height):

@@ -147,7 +147,11 @@ def test_a_bad_file_is_one_line(tmp_path, case):
         (dict(maxlen=60, validation_split=0.1), "data.maxlen=60 with 32 validation characters"),
         (dict(maxlen=0), "data.maxlen must be a positive integer. Received: data.maxlen=0."),
         (dict(step="3"), "data.step must be a positive integer. Received: data.step='3'."),
-        (dict(validation_split=1), "data.validation_split must be a fraction in [0, 1)."),
+        (
+            dict(validation_split=1),
+            "data.validation_split must be a number in [0, 1) (a fraction of the data). "
+            "Received: data.validation_split=1.",
+        ),
     ],
     ids=["text_too_short", "tail_too_short", "maxlen_0", "step_string", "split_1"],
 )

@@ -4,11 +4,9 @@ Every builder takes plain keyword arguments (its signature is its schema) and re
 `DataBundle`. TensorFlow is imported inside the builders, not at import time.
 """
 
-from numbers import Integral
-
 from kerasrun.data import arrays, folders, keras_text, raw_text, text_file, timeseries
 from kerasrun.data.bundle import DataBundle
-from kerasrun.errors import require
+from kerasrun.errors import is_int, require
 from kerasrun.registry import call_builder, lookup
 
 DATASETS = {
@@ -75,7 +73,7 @@ def check_batch_fits(bundle, batch_size, *, name, replicas=1):
     `data.batch_size` (one replica's batch), as the dataset is batched.
     """
     train = bundle.sizes.get("train")
-    if not all(isinstance(n, Integral) for n in (batch_size, train)):
+    if not all(is_int(n) for n in (batch_size, train)):
         return  # no batch_size (or an unknown size): nothing to compare
     per_replica = batch_size // max(replicas, 1)
     global_batch = f" × {replicas} replicas = {batch_size}" if replicas > 1 else ""

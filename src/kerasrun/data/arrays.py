@@ -1,12 +1,11 @@
 """Datasets that fit in memory as numpy arrays: digits, MNIST, Fashion-MNIST, CIFAR-10.
 
-Each builder loads uint8 images of shape `(n, h, w, c)` and int labels, then shares the
-image pipeline's `finish()` (cache → shuffle → batch → float32 → augment → prefetch).
+Each builder loads uint8 images of shape `(n, h, w, c)` and int labels, then hands them to
+`pipeline.bundle_from_arrays` (cache → shuffle → batch → float32 → augment → prefetch).
 `digits` ships inside the package; the others call `keras.datasets.*.load_data()`
 (a download on first use) unless `path` names a local copy.
 """
 
-import functools
 import gzip
 import os
 import tarfile
@@ -15,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasrun.data import images
-from kerasrun.data.augment import build_augmenter
+from kerasrun.data.checks import check_classes, check_common, check_splits, split_indices
+from kerasrun.data.download import KERAS_DATASETS_URL, keras_load
+from kerasrun.data.keras_text import npz_problem
+from kerasrun.data.pipeline import bundle_from_arrays
 from kerasrun.errors import ConfigError, require
 
 DIGITS_FILE = Path(__file__).resolve().parent / "digits.npz"
@@ -45,7 +46,6 @@ CIFAR10_NAMES = [
     "ship",
     "truck",
 ]
-KERAS_DATASETS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 FASHION_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
@@ -83,13 +83,13 @@ def digits(
         seed: split, shuffle and augmentation seed.
     """
     classes = check_classes(classes, DIGIT_NAMES, data="digits")
-    images.check_common(
+    check_common(
         batch_size=batch_size, image_size=image_size, augment=augment, allow_native_size=True
     )
-    validation_split, test_split = images.check_splits(validation_split, test_split)
+    validation_split, test_split = check_splits(validation_split, test_split)
     with np.load(DIGITS_FILE, allow_pickle=False) as f:
         x, y = f["images"][..., None], f["labels"]
-    train, val, test = images.split_indices(
+    train, val, test = split_indices(
         len(x), validation_split=validation_split, test_split=test_split, seed=seed
     )
     splits = {
@@ -130,24 +130,19 @@ def mnist(
             the test set is the official one.
         batch_size, image_size, augment, cache, classes, seed: as for `digits`.
     """
-    classes = check_classes(classes, DIGIT_NAMES, data="mnist")
-    _check(batch_size, image_size, augment, validation_split)
-    if path is None:
-        hint = f"download {KERAS_DATASETS_URL}mnist.npz and set data.path=/path/to/mnist.npz"
-        source, arrays = "mnist: keras.datasets.mnist", _keras_load("mnist", hint)
-    else:
-        source, arrays = f"mnist: {path}", _load_npz(path)
     return _official(
-        arrays,
+        "mnist",
         DIGIT_NAMES,
-        source,
-        validation_split,
-        batch_size,
-        image_size,
-        augment,
-        cache,
-        seed,
+        read=_load_npz,
+        hint=f"download {KERAS_DATASETS_URL}mnist.npz and set data.path=/path/to/mnist.npz",
+        path=path,
+        validation_split=validation_split,
+        batch_size=batch_size,
+        image_size=image_size,
+        augment=augment,
+        cache=cache,
         classes=classes,
+        seed=seed,
     )
 
 
@@ -171,32 +166,22 @@ def fashion_mnist(
         validation_split, batch_size, image_size, augment, cache, seed: as for `mnist`.
         classes: the class names to keep, e.g. `["Sneaker"]`, or `None`.
     """
-    classes = check_classes(classes, FASHION_NAMES, data="fashion_mnist")
-    _check(batch_size, image_size, augment, validation_split)
-    if path is None:
-        hint = (
+    return _official(
+        "fashion_mnist",
+        FASHION_NAMES,
+        read=_load_fashion,
+        hint=(
             f"download the four files {', '.join(FASHION_FILES)} from {KERAS_DATASETS_URL} "
             "into one folder and set data.path=/path/to/that/folder"
-        )
-        source, arrays = (
-            "fashion_mnist: keras.datasets.fashion_mnist",
-            _keras_load("fashion_mnist", hint),
-        )
-    elif Path(os.path.expanduser(str(path))).is_dir():
-        source, arrays = f"fashion_mnist: {path}", _load_idx_folder(path)
-    else:
-        source, arrays = f"fashion_mnist: {path}", _load_npz(path)
-    return _official(
-        arrays,
-        FASHION_NAMES,
-        source,
-        validation_split,
-        batch_size,
-        image_size,
-        augment,
-        cache,
-        seed,
+        ),
+        path=path,
+        validation_split=validation_split,
+        batch_size=batch_size,
+        image_size=image_size,
+        augment=augment,
+        cache=cache,
         classes=classes,
+        seed=seed,
     )
 
 
@@ -220,157 +205,55 @@ def cifar10(
         validation_split, batch_size, image_size, augment, cache, seed: as for `mnist`.
         classes: the class names to keep, e.g. `["frog"]` (the book's §8.5), or `None`.
     """
-    classes = check_classes(classes, CIFAR10_NAMES, data="cifar10")
-    _check(batch_size, image_size, augment, validation_split)
-    if path is None:
-        hint = f"download {CIFAR10_URL} and set data.path=/path/to/cifar-10-python.tar.gz"
-        source, arrays = "cifar10: keras.datasets.cifar10", _keras_load("cifar10", hint)
-    else:
-        source, arrays = f"cifar10: {path}", _load_cifar10(path)
     return _official(
-        arrays,
+        "cifar10",
         CIFAR10_NAMES,
-        source,
-        validation_split,
-        batch_size,
-        image_size,
-        augment,
-        cache,
-        seed,
-        classes=classes,
-    )
-
-
-def bundle_from_arrays(
-    splits, *, class_names, batch_size, image_size, augment, cache, seed, source, classes=None
-):
-    """A `DataBundle` from `{"train": (x, y), "validation": (x, y), "test": (x, y)}`.
-
-    `x` is uint8 `(n, h, w, c)`; an empty or missing split becomes `None`. `classes` (checked
-    names of `class_names`, or `None`) keeps only their examples, labelled in that order.
-    """
-    import tensorflow as tf
-
-    from kerasrun.data.bundle import DataBundle, kfold
-
-    image_size = images.check_common(
-        batch_size=batch_size, image_size=image_size, augment=augment, allow_native_size=True
-    )
-    augmenter = build_augmenter(augment)
-    if classes is not None:
-        splits, class_names = keep_classes(splits, class_names, classes)
-    x_train = splits["train"][0]
-    shape = (*(image_size or x_train.shape[1:3]), x_train.shape[3])
-    resized = image_size is not None and tuple(image_size) != tuple(x_train.shape[1:3])
-
-    def resize(image, label):
-        image = tf.image.resize(image, image_size)
-        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
-
-    def make(x, y, training):
-        if not len(x):
-            return None
-        ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y, "int32").reshape(-1)))
-        if resized:
-            ds = ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
-        # Arrays are in memory already: caching them unresized would only copy them, and
-        # resized ones are no larger than memory can hold (data.cache=disk: in memory too).
-        return images.finish(
-            ds,
-            batch_size=batch_size,
-            training=training,
-            augmenter=augmenter,
-            cache=bool(cache) and resized,
-            seed=seed,
-            size=len(x),
-        )
-
-    datasets, sizes = {}, {}
-    for name in ("train", "validation", "test"):
-        x, y = splits.get(name) or (x_train[:0], [])
-        sizes[name] = len(x)
-        datasets[name] = make(x, y, name == "train")
-    x_val, y_val = splits.get("validation") or (x_train[:0], [])
-    all_x = np.concatenate([x_train, x_val])
-    all_y = np.concatenate(
-        [np.asarray(splits["train"][1]).reshape(-1), np.asarray(y_val).reshape(-1)]
-    )
-    return DataBundle(
-        train_dataset=datasets["train"],
-        validation_dataset=datasets["validation"],
-        test_dataset=datasets["test"],
-        input_shape=shape,
-        task="binary" if len(class_names) == 2 else "multiclass",
-        class_names=list(class_names),
-        sizes=sizes,
-        source=source,
+        read=_load_cifar10,
+        hint=f"download {CIFAR10_URL} and set data.path=/path/to/cifar-10-python.tar.gz",
+        path=path,
+        validation_split=validation_split,
         batch_size=batch_size,
-        folds=functools.partial(kfold, all_x, all_y.astype("int32"), make_dataset=make),
+        image_size=image_size,
+        augment=augment,
+        cache=cache,
+        classes=classes,
+        seed=seed,
     )
-
-
-def check_classes(classes, class_names, *, data):
-    """`classes` as a list of names of `class_names` (numbers become names), or `None`.
-
-    Raises:
-        ConfigError: not a non-empty list of distinct names, or a name that is not a class.
-    """
-    if classes is None:
-        return None
-    ok = isinstance(classes, (list, tuple)) and classes
-    ok = ok and all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in classes)
-    names = [str(c) for c in classes] if ok else []
-    require(
-        ok and len(set(names)) == len(names),
-        "data.classes must be a list of distinct class names to keep, or null (all of them). "
-        f"Received: data.classes={classes!r}. Use e.g. data.classes=[{class_names[-1]}].",
-    )
-    unknown = [c for c in names if c not in class_names]
-    require(
-        not unknown,
-        f"data.classes must name classes of data={data}: {', '.join(class_names)}. "
-        f"Received: data.classes={names} ({', '.join(unknown)} is not one). Pick from that list.",
-    )
-    return names
-
-
-def keep_classes(splits, class_names, classes):
-    """`(splits, classes)`: only the examples of `classes`, relabelled 0.. in their order."""
-    new_label = np.full(len(class_names), -1)
-    new_label[[class_names.index(c) for c in classes]] = np.arange(len(classes))
-    kept = {}
-    for name, (x, y) in splits.items():
-        y = new_label[np.asarray(y).reshape(-1)]
-        kept[name] = (x[y >= 0], y[y >= 0])
-    return kept, list(classes)
-
-
-def _check(batch_size, image_size, augment, validation_split):
-    """Checks the config before a download or a file read."""
-    images.check_common(
-        batch_size=batch_size, image_size=image_size, augment=augment, allow_native_size=True
-    )
-    images.check_splits(validation_split)
 
 
 def _official(
-    arrays,
+    name,
     class_names,
-    source,
+    *,
+    read,
+    hint,
+    path,
     validation_split,
     batch_size,
     image_size,
     augment,
     cache,
+    classes,
     seed,
-    classes=None,
 ):
-    """Official train/test arrays → a seeded validation split carved from train."""
-    validation_split, _ = images.check_splits(validation_split)
+    """A dataset with official train/test splits, from `keras.datasets.<name>` (`path=None`)
+    or from `read(path)`, with a seeded validation split carved from train.
+
+    The config is checked before the download or the file read.
+    """
+    classes = check_classes(classes, class_names, data=name)
+    check_common(
+        batch_size=batch_size, image_size=image_size, augment=augment, allow_native_size=True
+    )
+    validation_split, _ = check_splits(validation_split)
+    if path is None:
+        source, arrays = f"{name}: keras.datasets.{name}", keras_load(name, hint)
+    else:
+        source, arrays = f"{name}: {path}", read(path)
     (x, y), (x_test, y_test) = arrays
     x, x_test = _as_images(x), _as_images(x_test)
     y, y_test = np.asarray(y).reshape(-1), np.asarray(y_test).reshape(-1)
-    train, val, _ = images.split_indices(
+    train, val, _ = split_indices(
         len(x), validation_split=validation_split, test_split=0.0, seed=seed
     )
     splits = {
@@ -401,20 +284,6 @@ def _as_images(x):
     return x
 
 
-def _keras_load(name, hint):
-    """`keras.datasets.<name>.load_data()`; a failed download becomes a `ConfigError`."""
-    import keras
-
-    try:
-        return getattr(keras.datasets, name).load_data()
-    except Exception as e:  # URL fetch failures are plain `Exception`s in Keras
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(
-            f"keras.datasets.{name}.load_data() failed ({reason}). Received: data.path=None. "
-            f"Offline? {hint[0].upper()}{hint[1:]}."
-        ) from e
-
-
 def _local(path, *, what):
     path = Path(os.path.expanduser(str(path)))
     require(
@@ -427,8 +296,6 @@ def _local(path, *, what):
 
 def _load_npz(path):
     """`((x_train, y_train), (x_test, y_test))` from an npz in Keras's mnist.npz format."""
-    from kerasrun.data.keras_text import npz_problem
-
     path = _local(path, what="an .npz with x_train, y_train, x_test, y_test")
     keys = ("x_train", "y_train", "x_test", "y_test")
     problem = None if path.is_dir() else npz_problem(path)
@@ -456,6 +323,13 @@ def _load_npz(path):
             f"Received: data.path='{path}', which numpy cannot read ({e}). Fix the file."
         ) from e
     return (x, y), (x_test, y_test)
+
+
+def _load_fashion(path):
+    """Fashion-MNIST from a folder of its four .gz files, or from an npz as mnist.npz."""
+    if Path(os.path.expanduser(str(path))).is_dir():
+        return _load_idx_folder(path)
+    return _load_npz(path)
 
 
 def _load_idx_folder(path):

@@ -19,7 +19,7 @@ for them.
 
 import math
 
-from kerasrun.errors import require
+from kerasrun.errors import is_number, require
 
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 # The book's ImageDataGenerator settings (5.2.5) in these keys:
@@ -64,7 +64,7 @@ def check_augment(augment):
 
 def _check_factor(value, key, pair):
     def ok(v):
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
+        return is_number(v) and 0 <= v <= 1
 
     valid = value is None or ok(value)
     if pair and isinstance(value, (list, tuple)):

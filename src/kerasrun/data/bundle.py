@@ -55,6 +55,17 @@ class DataBundle:
     text: str = None
     characters: list = None
 
+    @classmethod
+    def from_splits(cls, datasets, **fields):
+        """A `DataBundle` of `datasets["train"]`, `["validation"]` and `["test"]` (a missing
+        split is `None`) and the other `fields`."""
+        return cls(
+            train_dataset=datasets.get("train"),
+            validation_dataset=datasets.get("validation"),
+            test_dataset=datasets.get("test"),
+            **fields,
+        )
+
     def info(self):
         """What a later command needs to know without the data: saved as config.yaml's
         `data_info` (`predict` names classes with it on a machine without the dataset)."""

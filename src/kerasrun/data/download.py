@@ -1,4 +1,5 @@
-"""A thin wrapper over `keras.utils.get_file`: checked, never partial, safely extracted.
+"""A thin wrapper over `keras.utils.get_file`: checked, never partial, safely extracted;
+and `keras_load`, `keras.datasets`' own downloads with the same one-line offline error.
 
 Adds a sha256 and size check, a one-line offline error, a download that only takes the
 cache name once complete, and an extraction that writes nothing outside its folder.
@@ -22,6 +23,27 @@ import zlib
 from pathlib import Path
 
 from kerasrun.errors import ConfigError, require
+
+# Where keras.datasets downloads its files from (`<url><name>.npz`), for the offline hints.
+KERAS_DATASETS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+
+def keras_load(name, hint, **kwargs):
+    """`keras.datasets.<name>.load_data(**kwargs)`; a failed download becomes a `ConfigError`.
+
+    Args:
+        name: the `keras.datasets` module, e.g. `"mnist"`.
+        hint: what to do offline, e.g. `"download <url> and set data.path=/path/to/it"`.
+    """
+    import keras  # lazy: importing Keras (and TensorFlow) takes seconds
+
+    try:
+        return getattr(keras.datasets, name).load_data(**kwargs)
+    except Exception as e:  # URL fetch failures are plain `Exception`s in Keras
+        raise ConfigError(
+            f"keras.datasets.{name}.load_data() failed ({_reason(e)}). Received: data.path=None. "
+            f"Offline? {hint[0].upper()}{hint[1:]}."
+        ) from e
 
 
 def cache_folder(cache_dir=None):

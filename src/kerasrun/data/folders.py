@@ -3,15 +3,22 @@
 Class names are the sorted sub-folder names (label = index), as in
 `keras.utils.image_dataset_from_directory`. Every listed file is checked before the splits
 are made (`images.FileCheck`): unreadable ones are skipped, and listed in
-`DataBundle.bad_files`, or refused (`on_bad_file`); the rest go through `images.files_dataset`.
+`DataBundle.bad_files`, or refused (`on_bad_file`); the rest go through `pipeline.files_dataset`.
 """
 
 import re
 from pathlib import Path
 
 from kerasrun.data import download, images
-from kerasrun.data.arrays import check_classes
-from kerasrun.errors import ConfigError, require
+from kerasrun.data.checks import (
+    check_classes,
+    check_common,
+    check_on_bad_file,
+    check_splits,
+    split_indices,
+)
+from kerasrun.data.pipeline import bundle_from_files
+from kerasrun.errors import ConfigError, is_number, require
 
 CATS_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
 # Its published size (every download log shows 68606236 bytes); no sha256 is published.
@@ -78,7 +85,7 @@ def image_folder(
     """
     image_size = _check(batch_size, image_size, augment, on_bad_file)
     check = images.FileCheck(on_bad_file)
-    validation_split, test_split = images.check_splits(validation_split, test_split)
+    validation_split, test_split = check_splits(validation_split, test_split)
     require(
         root is not None,
         "data.root must be a folder of class sub-folders (or of train/, validation/, test/ "
@@ -110,14 +117,14 @@ def image_folder(
         "validation": 0.0 if "validation" in splits else validation_split,
         "test": 0.0 if "test" in splits else test_split,
     }
-    train, val, test = images.split_indices(
+    train, val, test = split_indices(
         len(paths), validation_split=carve["validation"], test_split=carve["test"], seed=seed
     )
     for name, index in (("train", train), ("validation", val), ("test", test)):
         if name not in splits:
             splits[name] = ([paths[i] for i in index], [labels[i] for i in index])
     layout = "train/ validation/ test/ folders" if top != root else "class folders"
-    return images.bundle_from_files(
+    return bundle_from_files(
         splits,
         class_names=class_names,
         image_size=image_size,
@@ -175,7 +182,7 @@ def cats_dogs(
     image_size = _check(batch_size, image_size, augment, on_bad_file)
     check = images.FileCheck(on_bad_file)
     require(
-        isinstance(train_fraction, (int, float)) and 0 < train_fraction <= 1,
+        is_number(train_fraction) and 0 < train_fraction <= 1,
         f"data.train_fraction must be in (0, 1]. Received: data.train_fraction={train_fraction!r}."
         " Set e.g. data.train_fraction=0.25 to train on a quarter of the images.",
     )
@@ -220,7 +227,7 @@ def cats_dogs(
     if train_fraction < 1:
         splits["train"] = _keep_fraction(*splits["train"], train_fraction, seed)
         source += f" (train_fraction={train_fraction})"
-    return images.bundle_from_files(
+    return bundle_from_files(
         splits,
         class_names=CATS_DOGS,
         image_size=image_size,
@@ -249,8 +256,8 @@ def _keep_fraction(paths, labels, fraction, seed):
 
 
 def _check(batch_size, image_size, augment, on_bad_file):
-    images.check_on_bad_file(on_bad_file)
-    return images.check_common(batch_size=batch_size, image_size=image_size, augment=augment)
+    check_on_bad_file(on_bad_file)
+    return check_common(batch_size=batch_size, image_size=image_size, augment=augment)
 
 
 def _is_filtered(folder):

@@ -12,14 +12,16 @@ Labels are int32 class indices (`(batch,)`); Boston's targets are float32 prices
 numpy, TensorFlow and Keras are imported inside the functions.
 """
 
+import functools
 import os
 import zipfile
 from pathlib import Path
 
-from kerasrun.data import images
-from kerasrun.errors import ConfigError, require
+from kerasrun.data.bundle import DataBundle, kfold
+from kerasrun.data.checks import check_batch_size, check_splits, split_indices
+from kerasrun.data.download import KERAS_DATASETS_URL, keras_load
+from kerasrun.errors import ConfigError, check_int, require
 
-KERAS_DATASETS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 ENCODINGS = ("multi_hot", "sequence")
 # keras.datasets.{imdb,reuters,boston_housing}.load_data defaults (keras/src/datasets/*.py).
 KERAS_SEED = 113
@@ -59,18 +61,12 @@ def imdb(
         batch_size: examples per batch.
         seed: validation split and shuffle seed.
     """
-    _check_text(num_words, maxlen, encoding, validation_split, validation_size, batch_size)
-    if path is None:
-        source = "imdb: keras.datasets.imdb"
-        (x, y), (x_test, y_test) = _keras_load("imdb", num_words=num_words)
-    else:
-        source = f"imdb: {path}"
-        (x, y), (x_test, y_test) = load_imdb_file(path, num_words=num_words)
-    return _text_bundle(
-        (x, y, x_test, y_test),
+    return _word_indices(
+        "imdb",
+        IMDB_NAMES,
         task="binary",
-        class_names=IMDB_NAMES,
-        source=source,
+        read=load_imdb_file,
+        path=path,
         num_words=num_words,
         maxlen=maxlen,
         encoding=encoding,
@@ -103,18 +99,12 @@ def reuters(
             `validation_split` is `None` (0: none).
         num_words, maxlen, encoding, validation_split, batch_size, seed: as for `imdb`.
     """
-    _check_text(num_words, maxlen, encoding, validation_split, validation_size, batch_size)
-    if path is None:
-        source = "reuters: keras.datasets.reuters"
-        (x, y), (x_test, y_test) = _keras_load("reuters", num_words=num_words)
-    else:
-        source = f"reuters: {path}"
-        (x, y), (x_test, y_test) = load_reuters_file(path, num_words=num_words)
-    return _text_bundle(
-        (x, y, x_test, y_test),
+    return _word_indices(
+        "reuters",
+        REUTERS_NAMES,
         task="multiclass",
-        class_names=REUTERS_NAMES,
-        source=source,
+        read=load_reuters_file,
+        path=path,
         num_words=num_words,
         maxlen=maxlen,
         encoding=encoding,
@@ -142,17 +132,21 @@ def boston_housing(*, path=None, validation_split=0.2, batch_size=16, seed=0):
     """
     import numpy as np
 
-    images.check_batch_size(batch_size)
-    validation_split, _ = images.check_splits(validation_split)
+    check_batch_size(batch_size)
+    validation_split, _ = check_splits(validation_split)
     if path is None:
         source = "boston_housing: keras.datasets.boston_housing"
-        (x, y), (x_test, y_test) = _keras_load("boston_housing")
+        (x, y), (x_test, y_test) = keras_load(
+            "boston_housing",
+            f"download {KERAS_DATASETS_URL}boston_housing.npz and set "
+            "data.path=/path/to/boston_housing.npz",
+        )
     else:
         source = f"boston_housing: {path}"
         (x, y), (x_test, y_test) = load_boston_file(path)
     x, x_test = np.asarray(x, "float32"), np.asarray(x_test, "float32")
     y, y_test = np.asarray(y, "float32").reshape(-1), np.asarray(y_test, "float32").reshape(-1)
-    train, val, _ = images.split_indices(
+    train, val, _ = split_indices(
         len(x), validation_split=validation_split, test_split=0.0, seed=seed
     )
     mean = x[train].mean(axis=0)
@@ -165,11 +159,18 @@ def boston_housing(*, path=None, validation_split=0.2, batch_size=16, seed=0):
     }
 
     def make(features, targets, training):
-        return _dataset(features, targets, training=training, batch_size=batch_size, seed=seed)
+        return array_dataset(features, targets, training=training, batch_size=batch_size, seed=seed)
 
     datasets = {name: make(*arrays, name == "train") for name, arrays in splits.items()}
     sizes = {name: len(features) for name, (features, _) in splits.items()}
-    bundle = _bundle(datasets, sizes, (x.shape[1],), "regression", [], source, batch_size)
+    bundle = DataBundle.from_splits(
+        datasets,
+        sizes=sizes,
+        input_shape=(x.shape[1],),
+        task="regression",
+        source=source,
+        batch_size=batch_size,
+    )
     # K-fold (the book's 3.6) folds all 404 examples, standardised as above.
     bundle.folds = _folds(splits, make)
     return bundle
@@ -299,29 +300,10 @@ def npz_problem(path):
     return f"which is not an .npz (a zip archive of .npy arrays); it starts with {head!r}"
 
 
-def _keras_load(name, **kwargs):
-    """`keras.datasets.<name>.load_data(**kwargs)`; a failed download is a `ConfigError`."""
-    import keras
-
-    try:
-        return getattr(keras.datasets, name).load_data(**kwargs)
-    except Exception as e:  # URL fetch failures are plain `Exception`s in Keras
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(
-            f"keras.datasets.{name}.load_data() failed ({reason}). Received: data.path=None. "
-            f"Offline? Download {KERAS_DATASETS_URL}{name}.npz and set "
-            f"data.path=/path/to/{name}.npz."
-        ) from e
-
-
 # --- checks and pipelines --------------------------------------------------------------------
 
 
-def _positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _check_text(num_words, maxlen, encoding, validation_split, validation_size, batch_size):
+def _check_text(*, num_words, maxlen, encoding, validation_split, validation_size, batch_size):
     """Checks a text config before any download or file read."""
     require(
         encoding in ENCODINGS,
@@ -329,38 +311,25 @@ def _check_text(num_words, maxlen, encoding, validation_split, validation_size, 
         f"Received: data.encoding={encoding!r}. Use multi_hot for the book's chapter 3 "
         "dense models, sequence (with data.maxlen) for embeddings and RNNs.",
     )
-    require(
-        _positive_int(num_words),
-        f"data.num_words must be a positive integer. Received: data.num_words={num_words!r}. "
-        "Set e.g. data.num_words=10000 (the book's vocabulary).",
-    )
-    require(
-        maxlen is None or _positive_int(maxlen),
-        f"data.maxlen must be a positive integer or null. Received: data.maxlen={maxlen!r}. "
-        "Set e.g. data.maxlen=500.",
-    )
+    check_int("data.num_words", num_words, example=10000, why="the most frequent words kept")
+    check_int("data.maxlen", maxlen, allow_none=True, example=500)
     require(
         encoding != "sequence" or maxlen is not None,
         "data.maxlen must be a positive integer with data.encoding=sequence (every sequence is "
         "padded or truncated to it). Received: data.maxlen=None. Set e.g. data.maxlen=500.",
     )
-    require(
-        isinstance(validation_size, int)
-        and not isinstance(validation_size, bool)
-        and validation_size >= 0,
-        "data.validation_size must be a non-negative integer. "
-        f"Received: data.validation_size={validation_size!r}. Set e.g. data.validation_size=1000.",
-    )
-    images.check_splits(validation_split)
-    images.check_batch_size(batch_size)
+    check_int("data.validation_size", validation_size, minimum=0, example=1000)
+    check_splits(validation_split)
+    check_batch_size(batch_size)
 
 
-def _text_bundle(
-    arrays,
+def _word_indices(
+    name,
+    class_names,
     *,
     task,
-    class_names,
-    source,
+    read,
+    path,
     num_words,
     maxlen,
     encoding,
@@ -369,12 +338,28 @@ def _text_bundle(
     batch_size,
     seed,
 ):
+    """The IMDB or Reuters `DataBundle`: the config checked, then `keras.datasets.<name>`
+    (`path=None`) or the local file `read(path, num_words=num_words)`, split and encoded."""
     import numpy as np
 
-    x, y, x_test, y_test = arrays
+    _check_text(
+        num_words=num_words,
+        maxlen=maxlen,
+        encoding=encoding,
+        validation_split=validation_split,
+        validation_size=validation_size,
+        batch_size=batch_size,
+    )
+    if path is None:
+        hint = f"download {KERAS_DATASETS_URL}{name}.npz and set data.path=/path/to/{name}.npz"
+        source = f"{name}: keras.datasets.{name}"
+        arrays = keras_load(name, hint, num_words=num_words)
+    else:
+        source, arrays = f"{name}: {path}", read(path, num_words=num_words)
+    (x, y), (x_test, y_test) = arrays
     y, y_test = np.asarray(y, "int32").reshape(-1), np.asarray(y_test, "int32").reshape(-1)
     if validation_split is not None:
-        train, val, _ = images.split_indices(
+        train, val, _ = split_indices(
             len(x), validation_split=validation_split, test_split=0.0, seed=seed
         )
     else:
@@ -396,7 +381,9 @@ def _text_bundle(
             import keras
 
             padded = keras.utils.pad_sequences(list(sequences), maxlen=maxlen, dtype="int32")
-            return _dataset(padded, labels, training=training, batch_size=batch_size, seed=seed)
+            return array_dataset(
+                padded, labels, training=training, batch_size=batch_size, seed=seed
+            )
         return _multi_hot_dataset(
             sequences, labels, num_words, training=training, batch_size=batch_size, seed=seed
         )
@@ -404,18 +391,22 @@ def _text_bundle(
     datasets = {name: make(*arrays, name == "train") for name, arrays in splits.items()}
     sizes = {name: len(sequences) for name, (sequences, _) in splits.items()}
     shape = (maxlen,) if encoding == "sequence" else (num_words,)
-    bundle = _bundle(datasets, sizes, shape, task, class_names, source, batch_size)
+    bundle = DataBundle.from_splits(
+        datasets,
+        sizes=sizes,
+        input_shape=shape,
+        task=task,
+        class_names=list(class_names),
+        source=source,
+        batch_size=batch_size,
+    )
     bundle.folds = _folds(splits, make)
     return bundle
 
 
 def _folds(splits, make):
     """`DataBundle.folds`: K-fold over the training and validation examples, in that order."""
-    import functools
-
     import numpy as np
-
-    from kerasrun.data.bundle import kfold
 
     (x, y), (x_val, y_val) = splits["train"], splits["validation"]
     return functools.partial(
@@ -426,7 +417,7 @@ def _folds(splits, make):
     )
 
 
-def _dataset(x, y, *, training, batch_size, seed):
+def array_dataset(x, y, *, training, batch_size, seed):
     """from_tensor_slices → shuffle (training) → batch → prefetch; `None` when empty."""
     import tensorflow as tf
 
@@ -465,19 +456,3 @@ def _multi_hot_dataset(sequences, labels, num_words, *, training, batch_size, se
 
     ds = ds.ragged_batch(batch_size).map(encode, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def _bundle(datasets, sizes, input_shape, task, class_names, source, batch_size):
-    from kerasrun.data.bundle import DataBundle
-
-    return DataBundle(
-        train_dataset=datasets["train"],
-        validation_dataset=datasets["validation"],
-        test_dataset=datasets["test"],
-        input_shape=tuple(input_shape),
-        task=task,
-        class_names=list(class_names),
-        sizes=sizes,
-        source=source,
-        batch_size=batch_size,
-    )

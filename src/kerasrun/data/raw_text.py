@@ -17,7 +17,9 @@ from pathlib import Path
 from types import MappingProxyType
 
 from kerasrun.data import download, images, keras_text
-from kerasrun.errors import ConfigError, require
+from kerasrun.data.bundle import DataBundle
+from kerasrun.data.checks import check_batch_size
+from kerasrun.errors import ConfigError, check_int, require
 
 log = logging.getLogger("kerasrun")
 
@@ -74,12 +76,11 @@ def imdb_raw(
     """
     import numpy as np
 
-    images.check_batch_size(batch_size)
-    _check_int("max_tokens", max_tokens, minimum=3, example=10000, what="(padding, [UNK], words)")
-    _check_int("output_sequence_length", output_sequence_length, minimum=1, example=100)
-    _check_int("validation_samples", validation_samples, minimum=1, example=10000)
-    if train_samples is not None:
-        _check_int("train_samples", train_samples, minimum=1, example=200, allow_null=True)
+    check_batch_size(batch_size)
+    check_int("data.max_tokens", max_tokens, minimum=3, example=10000, why="padding, [UNK], words")
+    check_int("data.output_sequence_length", output_sequence_length, example=100)
+    check_int("data.validation_samples", validation_samples, example=10000)
+    check_int("data.train_samples", train_samples, allow_none=True, example=200)
     glove = _check_embeddings(embeddings)
 
     folder, source = _find_aclimdb(root, url=url, sha256=sha256, size=size, cache_dir=cache_dir)
@@ -122,7 +123,7 @@ def imdb_raw(
     datasets, sizes = {}, {}
     for name, (split_texts, split_labels) in splits.items():
         sizes[name] = len(split_texts)
-        datasets[name] = keras_text._dataset(
+        datasets[name] = keras_text.array_dataset(
             _vectorize(vectorizer, split_texts, output_sequence_length),
             split_labels,
             training=name == "train",
@@ -133,14 +134,14 @@ def imdb_raw(
         f" (TextVectorization vocabulary of {len(vocabulary):,} tokens, max_tokens={max_tokens},"
         f" adapted on the {sizes['train']:,} training reviews; seed={seed})"
     )
-    bundle = keras_text._bundle(
+    bundle = DataBundle.from_splits(
         datasets,
-        sizes,
-        (output_sequence_length,),
-        "binary",
-        keras_text.IMDB_NAMES,
-        source,
-        batch_size,
+        sizes=sizes,
+        input_shape=(output_sequence_length,),
+        task="binary",
+        class_names=list(keras_text.IMDB_NAMES),
+        source=source,
+        batch_size=batch_size,
     )
     bundle.vocabulary = vocabulary  # predict turns new text into the same word indices
     bundle.bad_files = bad_files  # train lists them in <run>/bad_files.txt
@@ -375,16 +376,6 @@ def read_glove(path, wanted=None):
 
 
 # --- checks ---------------------------------------------------------------------------------------
-
-
-def _check_int(key, value, *, minimum, example, what="", allow_null=False):
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-    kind = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
-    require(
-        ok,
-        f"data.{key} must be {kind}{' ' + what if what else ''}{' or null' if allow_null else ''}"
-        f". Received: data.{key}={value!r}. Set e.g. data.{key}={example}.",
-    )
 
 
 def _check_embeddings(embeddings):

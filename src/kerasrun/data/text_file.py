@@ -17,8 +17,10 @@ import codecs
 import os
 from pathlib import Path
 
-from kerasrun.data import images
-from kerasrun.errors import ConfigError, require
+from kerasrun.data import download, images
+from kerasrun.data.bundle import DataBundle
+from kerasrun.data.checks import check_batch_size, check_splits
+from kerasrun.errors import ConfigError, check_int, require
 
 NIETZSCHE_URL = "https://s3.amazonaws.com/text-datasets/nietzsche.txt"
 
@@ -66,18 +68,16 @@ def text_file(
     """
     import numpy as np
 
-    images.check_batch_size(batch_size)
-    _check_positive("maxlen", maxlen, 60)
-    _check_positive("step", step, 3)
+    check_batch_size(batch_size)
+    check_int("data.maxlen", maxlen, example=60)
+    check_int("data.step", step, example=3)
     require(
         isinstance(lowercase, bool),
         f"data.lowercase must be true or false. Received: data.lowercase={lowercase!r}.",
     )
-    validation_split, _ = images.check_splits(validation_split)
+    validation_split, _ = check_splits(validation_split)
     if path is None:
-        from kerasrun.data.download import get_file
-
-        path = get_file(
+        path = download.get_file(
             url, sha256=sha256, size=size, cache_dir=cache_dir, instead="set data.path=<a file>"
         )
         text = read_text(path, url=url)
@@ -119,8 +119,6 @@ def text_file(
             seed=seed,
         )
         offset += len(part)
-
-    from kerasrun.data.bundle import DataBundle
 
     held_out = f", the last {n_val:,} held out for validation" if n_val else ""
     return DataBundle(
@@ -209,11 +207,3 @@ def _dataset(codes, starts, *, maxlen, n_chars, batch_size, training, seed):
         dataset = dataset.shuffle(len(starts), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(one_hot, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def _check_positive(key, value, example):
-    require(
-        isinstance(value, int) and not isinstance(value, bool) and value > 0,
-        f"data.{key} must be a positive integer. Received: data.{key}={value!r}. "
-        f"Set e.g. data.{key}={example}.",
-    )

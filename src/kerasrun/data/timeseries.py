@@ -20,8 +20,10 @@ import csv
 import os
 from pathlib import Path
 
-from kerasrun.data import images
-from kerasrun.errors import ConfigError, require
+from kerasrun.data import download
+from kerasrun.data.bundle import DataBundle
+from kerasrun.data.checks import check_batch_size
+from kerasrun.errors import ConfigError, check_int, require
 
 JENA_URL = "https://s3.amazonaws.com/keras-datasets/jena_climate_2009_2016.csv.zip"
 JENA_FILE = "jena_climate_2009_2016.csv"
@@ -58,9 +60,7 @@ def jena_climate(
     """
     if path is None:
         if root is None:
-            from kerasrun.data.download import get_file
-
-            folder = get_file(
+            folder = download.get_file(
                 url,
                 size=None,
                 extract=True,
@@ -126,13 +126,18 @@ def csv_timeseries(
     import numpy as np
 
     _check_window(lookback, step, delay)
-    images.check_batch_size(batch_size)
-    for key, value in (("train_rows", train_rows), ("validation_rows", validation_rows)):
-        require(
-            value is None or _int(value) and value >= (1 if key == "train_rows" else 0),
-            f"data.{key} must be a {'positive' if key == 'train_rows' else 'non-negative'} "
-            f"integer or null. Received: data.{key}={value!r}. Set e.g. data.{key}=1000, "
-            "or null for the default split (50% train, 25% validation, 25% test).",
+    check_batch_size(batch_size)
+    for key, value, minimum in (
+        ("train_rows", train_rows, 1),
+        ("validation_rows", validation_rows, 0),
+    ):
+        check_int(
+            f"data.{key}",
+            value,
+            minimum=minimum,
+            allow_none=True,
+            example=1000,
+            why="null: the default split, 50% train, 25% validation, 25% test",
         )
     path, encoding, header, feature_cols, target_col = _columns(path, target, features)
     used = sorted(set(feature_cols) | {target_col})
@@ -210,12 +215,8 @@ def csv_timeseries(
             baseline[f"{key}_mae"] = mae
             baseline[f"{key}_mae_original"] = mae * float(std[target_col])
 
-    from kerasrun.data.bundle import DataBundle
-
-    return DataBundle(
-        train_dataset=datasets["train"],
-        validation_dataset=datasets["validation"],
-        test_dataset=datasets["test"],
+    return DataBundle.from_splits(
+        datasets,
         input_shape=(length, len(feature_cols)),
         task="regression",
         class_names=[],
@@ -272,21 +273,11 @@ def _naive_mae(y, *, length, step, ahead):
 # --- checks and the CSV ----------------------------------------------------------------------
 
 
-def _int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _check_window(lookback, step, delay):
-    for key, value, example in (("lookback", lookback, 1440), ("step", step, 6)):
-        require(
-            _int(value) and value > 0,
-            f"data.{key} must be a positive integer. Received: data.{key}={value!r}. "
-            f"Set e.g. data.{key}={example} (the book's).",
-        )
-    require(
-        _int(delay) and delay > 0,
-        f"data.delay must be a positive integer (rows ahead to predict). Received: "
-        f"data.delay={delay!r}. Set e.g. data.delay=144 (the book's 24 hours).",
+    check_int("data.lookback", lookback, example=1440, why="rows of history; the book's 1440")
+    check_int("data.step", step, example=6, why="one row kept in step; the book's 6")
+    check_int(
+        "data.delay", delay, example=144, why="rows ahead to predict; the book's 144, 24 hours"
     )
     require(
         lookback >= step,

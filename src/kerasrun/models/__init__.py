@@ -12,6 +12,7 @@ from kerasrun.models import (
     dense,
     generative,
     pretrained,
+    recurrent,
     sequence,
 )
 from kerasrun.registry import call_builder, lookup
@@ -23,14 +24,14 @@ MODELS = {
     "pretrained": pretrained.pretrained,
     "mlp": dense.mlp,
     "embedding_flatten": dense.embedding_flatten,
-    "simple_rnn": sequence.simple_rnn,
-    "lstm": sequence.lstm,
-    "gru": sequence.gru,
+    "simple_rnn": recurrent.simple_rnn,
+    "lstm": recurrent.lstm,
+    "gru": recurrent.gru,
     "conv1d": sequence.conv1d,
     "conv1d_gru": sequence.conv1d_gru,
     "dense_timeseries": sequence.dense_timeseries,
     "last_value": sequence.last_value,
-    "text_generation": sequence.text_generation,
+    "text_generation": recurrent.text_generation,
     # One builder, two recipes: vgg16_finetune.yaml adds the keys of the book's phase 2.
     "vgg16_feature_extraction": pretrained.vgg16,
     "vgg16_finetune": pretrained.vgg16,

@@ -15,8 +15,7 @@ convolution and its activation, as in Ioffe & Szegedy (2015); the convolution th
 
 import math
 
-from kerasrun.errors import ConfigError, require
-from kerasrun.models.convnets import check_rate
+from kerasrun.errors import ConfigError, check_int, check_number, check_rate, require
 
 STEMS = ("auto", "imagenet", "small")
 
@@ -76,18 +75,14 @@ def pick_stem(stem, input_shape, *, model, original_from):
     return stem
 
 
-def check_positive(key, value):
-    require(
-        isinstance(value, int) and not isinstance(value, bool) and value > 0,
-        f"`{key}` must be a positive integer. Received: {key}={value!r}.",
-    )
-
-
 def check_width(width):
-    require(
-        isinstance(width, (int, float)) and not isinstance(width, bool) and width > 0,
-        "`model.width` multiplies every layer's filters and must be > 0 (1 = the paper's). "
-        f"Received: model.width={width!r}. Use e.g. model.width=0.5.",
+    """`model.width`, the multiplier of every layer's filters, or a `ConfigError`."""
+    check_number(
+        "model.width",
+        width,
+        above=0,
+        example=0.5,
+        why="it multiplies every layer's filters; 1 = the paper's",
     )
 
 
@@ -194,7 +189,7 @@ def alexnet(*, input_shape, task, stem="auto", units=4096, dropout=0.5, batch_no
     import keras
     from keras import layers
 
-    check_positive("model.units", units)
+    check_int("model.units", units, example=4096, why="the paper's 4096")
     check_rate("model.dropout", dropout)
     stem = pick_stem(stem, input_shape, model="alexnet", original_from=67)
     first = [(11, 4, "valid")] if stem == "imagenet" else []
@@ -243,7 +238,7 @@ def vgg(*, input_shape, task, depth=16, units=4096, dropout=0.5, batch_norm=Fals
         f"`model.depth` must be one of {', '.join(map(str, VGG_BLOCKS))} for VGG. "
         f"Received: model.depth={depth!r}.",
     )
-    check_positive("model.units", units)
+    check_int("model.units", units, example=4096, why="the paper's 4096")
     check_rate("model.dropout", dropout)
     check_fits(input_shape, [(2, 2, "valid")] * 5, model="vgg")
     image, x = inputs(input_shape)

@@ -6,16 +6,8 @@ paper's ImageNet stem (7x7 stride 2 + max pooling) from 128 px and uses a 3x3 st
 below (CIFAR-10's 32x32), as the papers' own CIFAR models and most re-implementations do.
 """
 
-from kerasrun.errors import require
-from kerasrun.models.classic import (
-    check_fits,
-    check_positive,
-    check_width,
-    conv,
-    inputs,
-    pick_stem,
-)
-from kerasrun.models.convnets import check_rate
+from kerasrun.errors import check_int, check_int_list, check_rate, is_number, require
+from kerasrun.models.classic import check_fits, check_width, conv, inputs, pick_stem
 
 # GoogLeNet's table 1: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj) of each module;
 # None marks a MaxPool(3, 2) between stages.
@@ -119,7 +111,7 @@ def resnet_small(*, input_shape, task, depth=18, stem="auto", filters=64):
         depth in RESNET_BLOCKS,
         f"`model.depth` must be 18 or 34 for resnet_small. Received: model.depth={depth!r}.",
     )
-    check_positive("model.filters", filters)
+    check_int("model.filters", filters, example=64, why="of the first stage; the paper's 64")
     stem = pick_stem(stem, input_shape, model="resnet_small", original_from=128)
     first = [(7, 2, "same"), (3, 2, "same")] if stem == "imagenet" else []
     check_fits(input_shape, first + [(3, 2, "same")] * 3, model="resnet_small", stem=stem)
@@ -179,15 +171,16 @@ def densenet_small(
     import keras
     from keras import layers
 
-    blocks = list(blocks) if isinstance(blocks, (list, tuple)) else blocks
-    require(
-        isinstance(blocks, list) and blocks and all(isinstance(b, int) and b > 0 for b in blocks),
-        "`model.blocks` must be a non-empty list of positive integers, the layers of each dense "
-        f"block. Received: model.blocks={blocks!r}. DenseNet-121: model.blocks=[6,12,24,16].",
+    blocks = check_int_list(
+        "model.blocks",
+        blocks,
+        example="[6,12,24,16]",
+        why="the layers of each dense block; DenseNet-121's [6,12,24,16]",
     )
-    check_positive("model.growth_rate", growth_rate)
+    check_int("model.growth_rate", growth_rate, example=32, why="k, the filters each layer adds")
+    # (0, 1]: errors.check_number has no inclusive upper bound.
     require(
-        isinstance(compression, (int, float)) and 0 < compression <= 1,
+        is_number(compression) and 0 < compression <= 1,
         "`model.compression` must be in (0, 1] (0.5 in DenseNet-BC, 1 = no compression). "
         f"Received: model.compression={compression!r}.",
     )

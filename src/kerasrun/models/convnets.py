@@ -5,16 +5,7 @@ Every model takes raw float32 images in [0, 255] and rescales them itself (its f
 The last layer is always `task.head()`.
 """
 
-from kerasrun.errors import ConfigError, require
-
-
-def check_rate(key, value):
-    """Raises a `ConfigError` unless `value` is a dropout rate in [0, 1)."""
-    require(
-        isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1,
-        f"`{key}` must be a dropout rate in [0, 1), 0 meaning no dropout. "
-        f"Received: {key}={value!r}. Use e.g. {key}=0.5 (the book's rate) or 0.",
-    )
+from kerasrun.errors import ConfigError, check_int, check_int_list, check_rate, require
 
 
 def feature_map_size(size, stages, kernel_size=3, padding="valid"):
@@ -145,27 +136,13 @@ def convnet(
     import keras
     from keras import layers
 
-    filters = list(filters) if isinstance(filters, (list, tuple)) else filters
-    require(
-        isinstance(filters, list)
-        and filters
-        and all(isinstance(f, int) and f > 0 for f in filters),
-        "`model.filters` must be a non-empty list of positive integers, one per stage. "
-        f"Received: model.filters={filters!r}. For example: model.filters=[32,64].",
-    )
+    filters = check_int_list("model.filters", filters, example="[32,64]", why="one per stage")
     require(
         padding in ("same", "valid"),
         f"`model.padding` must be 'same' or 'valid'. Received: model.padding={padding!r}.",
     )
-    require(
-        isinstance(kernel_size, int) and kernel_size > 0,
-        "`model.kernel_size` must be a positive integer, e.g. 3 for 3x3 windows. "
-        f"Received: model.kernel_size={kernel_size!r}.",
-    )
-    require(
-        isinstance(units, int) and units > 0,
-        f"`model.units` must be a positive integer. Received: model.units={units!r}.",
-    )
+    check_int("model.kernel_size", kernel_size, example=3, why="3 for 3x3 windows")
+    check_int("model.units", units, example=128)
     check_rate("model.conv_dropout", conv_dropout)
     check_rate("model.dropout", dropout)
     try:

@@ -5,21 +5,22 @@
 `task.head()`.
 """
 
-from kerasrun.errors import ConfigError, require
-from kerasrun.models.convnets import check_rate
+from kerasrun.errors import (
+    ConfigError,
+    check_int,
+    check_int_list,
+    check_number,
+    check_rate,
+    require,
+)
 from kerasrun.models.sequence import word_embedding
 
 
 def _check_units(units):
-    """The list of widths in `units`, or a `ConfigError`."""
-    units = list(units) if isinstance(units, (list, tuple)) else units
-    require(
-        isinstance(units, list)
-        and all(isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in units),
-        "`model.units` must be a list of positive integers, one Dense layer each. "
-        f"Received: model.units={units!r}. For example: model.units=[16,16].",
+    """The list of widths in `units` (may be empty), or a `ConfigError`."""
+    return check_int_list(
+        "model.units", units, example="[16,16]", why="one Dense layer each", allow_empty=True
     )
-    return units
 
 
 def mlp(*, input_shape, task, units=(16, 16), activation="relu", dropout=0.0, l2=0.0):
@@ -55,10 +56,8 @@ def mlp(*, input_shape, task, units=(16, 16), activation="relu", dropout=0.0, l2
     )
     units = _check_units(units)
     check_rate("model.dropout", dropout)
-    require(
-        isinstance(l2, (int, float)) and not isinstance(l2, bool) and l2 >= 0,
-        "`model.l2` must be a non-negative L2 penalty, 0 meaning none. "
-        f"Received: model.l2={l2!r}. Use e.g. model.l2=0.001 (the book's) or 0.",
+    check_number(
+        "model.l2", l2, minimum=0, example=0.001, why="an L2 penalty, the book's 0.001; 0 = none"
     )
     try:
         keras.activations.get(activation)
@@ -106,18 +105,8 @@ def embedding_flatten(
         "model=embedding_flatten takes sequences of word indices of shape (maxlen,), e.g. "
         f"data=imdb with a maxlen. Received: input_shape={list(input_shape)}.",
     )
-    require(
-        isinstance(num_words, int) and not isinstance(num_words, bool) and num_words > 0,
-        "`model.num_words` must be a positive vocabulary size, the data's num_words. "
-        f"Received: model.num_words={num_words!r}. For example: model.num_words=10000.",
-    )
-    require(
-        isinstance(embedding_dim, int)
-        and not isinstance(embedding_dim, bool)
-        and embedding_dim > 0,
-        "`model.embedding_dim` must be a positive integer. "
-        f"Received: model.embedding_dim={embedding_dim!r}. For example: model.embedding_dim=8.",
-    )
+    check_int("model.num_words", num_words, example=10000, why="the data's num_words")
+    check_int("model.embedding_dim", embedding_dim, example=8)
     units = _check_units(units)
 
     model = keras.Sequential(

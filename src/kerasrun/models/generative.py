@@ -14,8 +14,7 @@ shows them each epoch. Both save to `.keras` and load in safe mode (`custom_obje
 import functools
 import math
 
-from kerasrun.errors import require
-from kerasrun.models.convnets import check_rate
+from kerasrun.errors import check_int, check_number, check_rate, is_int, require
 
 
 def vae(*, input_shape, task, latent_dim=2, kl_weight=5e-4, seed=None):
@@ -38,11 +37,13 @@ def vae(*, input_shape, task, latent_dim=2, kl_weight=5e-4, seed=None):
         ConfigError: a bad key, or an image size the encoder/decoder cannot round trip.
     """
     del task
-    _check_int("latent_dim", latent_dim)
-    require(
-        _is_number(kl_weight) and kl_weight >= 0,
-        "`model.kl_weight` must be a number >= 0 (the weight of the KL term; 0 = a plain "
-        f"autoencoder). Received: model.kl_weight={kl_weight!r}. Use the book's 5e-4.",
+    check_int("model.latent_dim", latent_dim, example=2, why="the book's 2")
+    check_number(
+        "model.kl_weight",
+        kl_weight,
+        minimum=0,
+        example=5e-4,
+        why="the weight of the KL term, the book's 5e-4; 0 = a plain autoencoder",
     )
     height, width, _ = _check_image(input_shape, model="vae")
     require(
@@ -99,29 +100,33 @@ def dcgan(
         ConfigError: a bad key, or an image size the models cannot make.
     """
     del task
-    _check_int("latent_dim", latent_dim)
-    for key, value in (
-        ("discriminator_learning_rate", discriminator_learning_rate),
-        ("generator_learning_rate", generator_learning_rate),
+    check_int("model.latent_dim", latent_dim, example=32, why="the book's 32")
+    for key, value, book in (
+        ("discriminator_learning_rate", discriminator_learning_rate, 8e-4),
+        ("generator_learning_rate", generator_learning_rate, 4e-4),
     ):
-        require(
-            _is_number(value) and value > 0,
-            f"`model.{key}` must be a positive number. Received: model.{key}={value!r}. "
-            "Use the book's 8e-4 (discriminator) and 4e-4 (generator).",
-        )
-    require(
-        clipvalue is None or (_is_number(clipvalue) and clipvalue > 0),
-        "`model.clipvalue` must be a positive number or null (no clipping). Received: "
-        f"model.clipvalue={clipvalue!r}. Use the book's 1.0.",
+        check_number(f"model.{key}", value, above=0, example=book, why=f"the book's {book:g}")
+    check_number(
+        "model.clipvalue",
+        clipvalue,
+        above=0,
+        allow_none=True,
+        example=1.0,
+        why="gradient clipping, null for none; the book's 1.0",
     )
-    require(
-        _is_number(label_noise) and 0 <= label_noise < 1,
-        "`model.label_noise` must be a number in [0, 1). Received: "
-        f"model.label_noise={label_noise!r}. Use the book's 0.05, or 0 for none.",
+    check_number(
+        "model.label_noise",
+        label_noise,
+        minimum=0,
+        below=1,
+        example=0.05,
+        why="the book's 0.05, 0 for none",
     )
-    check_rate("model.dropout", dropout)
-    _check_int("generator_filters", generator_filters)
-    _check_int("discriminator_filters", discriminator_filters)
+    check_rate("model.dropout", dropout, example=0.4)
+    check_int("model.generator_filters", generator_filters, example=256, why="the book's 256")
+    check_int(
+        "model.discriminator_filters", discriminator_filters, example=128, why="the book's 128"
+    )
     height, width, _ = _check_image(input_shape, model="dcgan")
     require(
         height % 2 == 0 and width % 2 == 0 and _discriminator_side(min(height, width)) > 0,
@@ -231,21 +236,9 @@ def _discriminator_side(size):
     return max(size, 0)
 
 
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_int(key, value):
-    require(
-        isinstance(value, int) and not isinstance(value, bool) and value > 0,
-        f"`model.{key}` must be a positive integer. Received: model.{key}={value!r}. "
-        "Use the book's: 2 (vae), 32 (dcgan).",
-    )
-
-
 def _check_image(input_shape, *, model):
     require(
-        len(input_shape) == 3 and all(isinstance(d, int) for d in input_shape),
+        len(input_shape) == 3 and all(is_int(d) for d in input_shape),
         f"model={model} needs images (height, width, channels) of a fixed size. Received: "
         f"input_shape={tuple(input_shape)}. Use an image dataset: data=mnist, digits, cifar10 "
         "or image_folder.",
@@ -352,17 +345,19 @@ def _classes():
         is the discriminator's probability that each image is generated.
         """
 
+        # No defaults: `dcgan` gives them (its signature is the schema), `get_config` saves them.
         def __init__(
             self,
             image_shape,
-            latent_dim=32,
-            discriminator_learning_rate=8e-4,
-            generator_learning_rate=4e-4,
-            clipvalue=1.0,
-            label_noise=0.05,
-            dropout=0.4,
-            generator_filters=256,
-            discriminator_filters=128,
+            *,
+            latent_dim,
+            discriminator_learning_rate,
+            generator_learning_rate,
+            clipvalue,
+            label_noise,
+            dropout,
+            generator_filters,
+            discriminator_filters,
             seed=None,
             **kwargs,
         ):

@@ -14,8 +14,7 @@ import functools
 import os
 from collections import namedtuple
 
-from kerasrun.errors import ConfigError, require
-from kerasrun.models.convnets import check_rate
+from kerasrun.errors import ConfigError, check_int, check_rate, require
 
 Backbone = namedtuple("Backbone", ["constructor", "preprocess", "min_size"])
 Backbone.__doc__ = """A `keras.applications` constructor, its `preprocess_input` mode
@@ -245,10 +244,7 @@ def pretrained(
         f"{key} takes RGB images (grayscale ones are repeated to 3 channels). "
         f"Received: input_shape={(height, width, channels)}. Load the images as RGB.",
     )
-    require(
-        isinstance(units, int) and units > 0,
-        f"`model.units` must be a positive integer. Received: model.units={units!r}.",
-    )
+    check_int("model.units", units, example=256, why="the book's 256")
     check_rate("model.dropout", dropout)
     require(
         pooling in ("flatten", "avg"),

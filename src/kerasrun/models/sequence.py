@@ -1,4 +1,5 @@
-"""Sequence models: the book's chapter 6.2-6.4 recurrent networks and 1D convnets.
+"""Sequence models: their two kinds of input, the book's 6.4 1D convnets and 6.3's
+time-series baselines. The recurrent networks are in `kerasrun.models.recurrent`.
 
 Two kinds of input:
 
@@ -8,36 +9,24 @@ Two kinds of input:
 - time series: float32 of shape `(timesteps, features)` (timesteps may be None); leave
   `num_words` null and the layers read the features directly.
 
-`conv1d_gru` and `dense_timeseries` take time series only. The last layer is always
-`task.head()`.
+`conv1d_gru`, `dense_timeseries` and `last_value` take time series only. The last layer is
+always `task.head()` (`last_value` has none: it is the baseline).
 """
 
-from kerasrun.errors import ConfigError, require
-from kerasrun.models.convnets import check_rate
+from kerasrun.errors import ConfigError, check_int, check_rate, is_int, require
 
 
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_positive(key, value, example):
-    require(
-        _is_int(value) and value > 0,
-        f"`model.{key}` must be a positive integer. "
-        f"Received: model.{key}={value!r}. For example: model.{key}={example}.",
-    )
-
-
-def _check_input(input_shape, *, model, num_words, embedding_dim):
+def check_input(input_shape, *, model, num_words, embedding_dim):
     """The input shape as a tuple, once it fits `num_words` (text) or its absence (series)."""
     input_shape = tuple(input_shape)
-    require(
-        num_words is None or (_is_int(num_words) and num_words > 0),
-        "`model.num_words` must be a positive vocabulary size (the data's num_words) for word "
-        "indices, or null for time series. "
-        f"Received: model.num_words={num_words!r}. For example: model.num_words=10000.",
+    check_int(
+        "model.num_words",
+        num_words,
+        allow_none=True,
+        example=10000,
+        why="the data's num_words for word indices, null for time series",
     )
-    _check_positive("embedding_dim", embedding_dim, 32)
+    check_int("model.embedding_dim", embedding_dim, example=32)
     if num_words is not None:
         require(
             len(input_shape) == 1,
@@ -57,7 +46,7 @@ def _check_input(input_shape, *, model, num_words, embedding_dim):
     return input_shape
 
 
-def _check_series(input_shape, *, model, text_model):
+def check_series(input_shape, *, model, text_model):
     """The input shape as a tuple, once it is a time series `(timesteps, features)`."""
     input_shape = tuple(input_shape)
     require(
@@ -107,7 +96,7 @@ def word_embedding(num_words, embedding_dim, embeddings=None, *, model):
     )
 
 
-def _first_layers(input_shape, num_words, embedding_dim, embeddings=None, *, model):
+def first_layers(input_shape, num_words, embedding_dim, embeddings=None, *, model):
     """`Input` [→ `Embedding`]: int32 indices for text, float32 for time series."""
     import keras
 
@@ -119,41 +108,6 @@ def _first_layers(input_shape, num_words, embedding_dim, embeddings=None, *, mod
         keras.Input(shape=input_shape, dtype="int32"),
         word_embedding(num_words, embedding_dim, embeddings, model=model),
     ]
-
-
-def _check_units(units):
-    """`units` as a non-empty list of widths (a plain int is one layer), or a `ConfigError`."""
-    if _is_int(units):
-        units = [units]
-    units = list(units) if isinstance(units, (list, tuple)) else units
-    require(
-        isinstance(units, list) and units and all(_is_int(u) and u > 0 for u in units),
-        "`model.units` must be a positive integer or a non-empty list of them, one recurrent "
-        f"layer each. Received: model.units={units!r}. For example: model.units=[32,64].",
-    )
-    return units
-
-
-def _check_activations(activation, count):
-    """One activation per recurrent layer: a single name for all, or a list of `count`."""
-    import keras
-
-    activations = list(activation) if isinstance(activation, (list, tuple)) else [activation]
-    require(
-        len(activations) in (1, count),
-        "`model.activation` must be one activation for every layer or a list with one per "
-        f"entry of model.units ({count}). Received: model.activation={activation!r}. "
-        "For example: model.activation=[tanh,relu].",
-    )
-    for name in activations:
-        try:
-            keras.activations.get(name)
-        except (ValueError, TypeError) as error:
-            raise ConfigError(
-                "`model.activation` must name a Keras activation, e.g. tanh or relu, or list "
-                f"one per layer. Received: model.activation={activation!r}."
-            ) from error
-    return activations * count if len(activations) == 1 else activations
 
 
 def sequence_length(length, num_conv, kernel_size, pool_size, *, pool_last=False):
@@ -194,193 +148,6 @@ def _check_length(input_shape, *, model, num_conv, kernel_size, pool_size, text)
     )
 
 
-def simple_rnn(*, input_shape, task, num_words=10000, embedding_dim=32, units=32, embeddings=None):
-    """The book's 6.2: [Embedding] → SimpleRNN(units) → head.
-
-    `imdb_simplernn`: Embedding(10000, 32) → SimpleRNN(32) → Dense(1, sigmoid), 322,113
-    parameters.
-
-    Args:
-        num_words: the vocabulary size for word indices of shape (maxlen,); null = time series
-            of shape (timesteps, features), no Embedding.
-        embedding_dim: the size of each word vector (text only).
-        units: the width of the SimpleRNN.
-        embeddings: pretrained word vectors from the data (given by `train`, not a YAML key;
-            see `word_embedding`), or `None`.
-    """
-    import keras
-    from keras import layers
-
-    input_shape = _check_input(
-        input_shape, model="simple_rnn", num_words=num_words, embedding_dim=embedding_dim
-    )
-    _check_positive("units", units, 32)
-    return keras.Sequential(
-        [
-            *_first_layers(input_shape, num_words, embedding_dim, embeddings, model="simple_rnn"),
-            layers.SimpleRNN(units),
-            task.head(),
-        ],
-        name="simple_rnn",
-    )
-
-
-def _recurrent(
-    layer_class,
-    *,
-    model,
-    input_shape,
-    task,
-    num_words,
-    embedding_dim,
-    units,
-    bidirectional,
-    dropout,
-    recurrent_dropout,
-    activation,
-    embeddings,
-):
-    """[Embedding] → one `layer_class` per entry of `units` [each Bidirectional] → head."""
-    import keras
-    from keras import layers
-
-    input_shape = _check_input(
-        input_shape, model=model, num_words=num_words, embedding_dim=embedding_dim
-    )
-    units = _check_units(units)
-    require(
-        isinstance(bidirectional, bool),
-        "`model.bidirectional` must be true or false. "
-        f"Received: model.bidirectional={bidirectional!r}.",
-    )
-    check_rate("model.dropout", dropout)
-    check_rate("model.recurrent_dropout", recurrent_dropout)
-    activations = _check_activations(activation, len(units))
-
-    network = keras.Sequential(
-        _first_layers(input_shape, num_words, embedding_dim, embeddings, model=model), name=model
-    )
-    for i, (width, function) in enumerate(zip(units, activations, strict=True)):
-        layer = layer_class(
-            width,
-            activation=function,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            return_sequences=i < len(units) - 1,
-        )
-        network.add(layers.Bidirectional(layer) if bidirectional else layer)
-    network.add(task.head())
-    return network
-
-
-def lstm(
-    *,
-    input_shape,
-    task,
-    num_words=10000,
-    embedding_dim=32,
-    units=(32,),
-    bidirectional=False,
-    dropout=0.0,
-    recurrent_dropout=0.0,
-    activation="tanh",
-    embeddings=None,
-):
-    """The book's 6.2.3 and 6.3.8: [Embedding] → LSTM(units[0]) → ... → head.
-
-    Every LSTM but the last returns sequences; each may be wrapped in Bidirectional.
-
-    | experiment           | settings                         | parameters |
-    |----------------------|----------------------------------|------------|
-    | imdb_lstm (6.2.3)    | num_words=10000 (the defaults)   | 328,353    |
-    | imdb_bilstm (6.3.8)  | bidirectional=true               | 336,705    |
-    | imdb_lstm_reversed   | embedding_dim=128 (reversed data)| 1,300,641  |
-
-    Args:
-        num_words: the vocabulary size for word indices of shape (maxlen,); null = time series
-            of shape (timesteps, features), no Embedding.
-        embedding_dim: the size of each word vector (text only).
-        units: the width of each stacked LSTM (a plain int is one layer).
-        bidirectional: wraps every LSTM in Bidirectional (twice the parameters).
-        dropout: the LSTMs' own input dropout rate (the same mask at every timestep).
-        recurrent_dropout: the LSTMs' dropout rate on the recurrent state.
-        activation: of every LSTM, or a list with one per entry of `units`.
-        embeddings: pretrained word vectors from the data (given by `train`, not a YAML key;
-            see `word_embedding`), or `None`.
-    """
-    from keras import layers
-
-    return _recurrent(
-        layers.LSTM,
-        model="lstm",
-        input_shape=input_shape,
-        task=task,
-        num_words=num_words,
-        embedding_dim=embedding_dim,
-        units=units,
-        bidirectional=bidirectional,
-        dropout=dropout,
-        recurrent_dropout=recurrent_dropout,
-        activation=activation,
-        embeddings=embeddings,
-    )
-
-
-def gru(
-    *,
-    input_shape,
-    task,
-    num_words=None,
-    embedding_dim=32,
-    units=(32,),
-    bidirectional=False,
-    dropout=0.0,
-    recurrent_dropout=0.0,
-    activation="tanh",
-    embeddings=None,
-):
-    """The book's 6.3.5-6.3.8 on Jena (14 features): [Embedding] → GRU(units[0]) → ... → head.
-
-    Every GRU but the last returns sequences; each may be wrapped in Bidirectional.
-
-    | experiment        | settings                                                | params |
-    |-------------------|---------------------------------------------------------|--------|
-    | jena_gru          | the defaults                                            | 4,641  |
-    | jena_gru_dropout  | dropout=0.2, recurrent_dropout=0.2                      | 4,641  |
-    | jena_stacked_gru  | units=[32,64], dropout=0.1, recurrent_dropout=0.5,      | 23,489 |
-    |                   | activation=[tanh,relu]                                  |        |
-    | jena_bigru        | bidirectional=true                                      | 9,281  |
-
-    Args:
-        num_words: null = time series of shape (timesteps, features); the vocabulary size for
-            word indices of shape (maxlen,), which then go through an Embedding.
-        embedding_dim: the size of each word vector (text only).
-        units: the width of each stacked GRU (a plain int is one layer).
-        bidirectional: wraps every GRU in Bidirectional (twice the parameters).
-        dropout: the GRUs' own input dropout rate (the same mask at every timestep).
-        recurrent_dropout: the GRUs' dropout rate on the recurrent state.
-        activation: of every GRU, or a list with one per entry of `units`.
-        embeddings: pretrained word vectors from the data (given by `train`, not a YAML key;
-            see `word_embedding`), or `None`.
-    """
-    from keras import layers
-
-    return _recurrent(
-        layers.GRU,
-        model="gru",
-        input_shape=input_shape,
-        task=task,
-        num_words=num_words,
-        embedding_dim=embedding_dim,
-        units=units,
-        bidirectional=bidirectional,
-        dropout=dropout,
-        recurrent_dropout=recurrent_dropout,
-        activation=activation,
-        embeddings=embeddings,
-    )
-
-
 def conv1d(
     *,
     input_shape,
@@ -418,13 +185,13 @@ def conv1d(
     import keras
     from keras import layers
 
-    input_shape = _check_input(
+    input_shape = check_input(
         input_shape, model="conv1d", num_words=num_words, embedding_dim=embedding_dim
     )
-    _check_positive("filters", filters, 32)
-    _check_positive("kernel_size", kernel_size, 7)
-    _check_positive("pool_size", pool_size, 5)
-    _check_positive("num_conv", num_conv, 2)
+    check_int("model.filters", filters, example=32)
+    check_int("model.kernel_size", kernel_size, example=7)
+    check_int("model.pool_size", pool_size, example=5)
+    check_int("model.num_conv", num_conv, example=2)
     _check_length(
         input_shape,
         model="conv1d",
@@ -435,7 +202,7 @@ def conv1d(
     )
 
     model = keras.Sequential(
-        _first_layers(input_shape, num_words, embedding_dim, embeddings, model="conv1d"),
+        first_layers(input_shape, num_words, embedding_dim, embeddings, model="conv1d"),
         name="conv1d",
     )
     for i in range(num_conv):
@@ -474,11 +241,11 @@ def conv1d_gru(
     import keras
     from keras import layers
 
-    input_shape = _check_series(input_shape, model="conv1d_gru", text_model="conv1d")
-    _check_positive("filters", filters, 32)
-    _check_positive("kernel_size", kernel_size, 5)
-    _check_positive("pool_size", pool_size, 3)
-    _check_positive("units", units, 32)
+    input_shape = check_series(input_shape, model="conv1d_gru", text_model="conv1d")
+    check_int("model.filters", filters, example=32)
+    check_int("model.kernel_size", kernel_size, example=5)
+    check_int("model.pool_size", pool_size, example=3)
+    check_int("model.units", units, example=32)
     check_rate("model.dropout", dropout)
     check_rate("model.recurrent_dropout", recurrent_dropout)
     _check_length(
@@ -513,14 +280,14 @@ def dense_timeseries(*, input_shape, task, units=32):
     import keras
     from keras import layers
 
-    input_shape = _check_series(input_shape, model="dense_timeseries", text_model="lstm")
+    input_shape = check_series(input_shape, model="dense_timeseries", text_model="lstm")
     require(
         input_shape[0] is not None,
         "model=dense_timeseries flattens the window, so it needs a fixed number of timesteps. "
         f"Received: input_shape={list(input_shape)}. Use a recurrent model such as model=gru "
         "for sequences of any length.",
     )
-    _check_positive("units", units, 32)
+    check_int("model.units", units, example=32)
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
@@ -547,7 +314,7 @@ def last_value(*, input_shape, task, feature=None):
     import numpy as np
     from keras import layers
 
-    input_shape = _check_series(input_shape, model="last_value", text_model="lstm")
+    input_shape = check_series(input_shape, model="last_value", text_model="lstm")
     features = input_shape[1]
     require(
         task.kind == "regression",
@@ -555,7 +322,7 @@ def last_value(*, input_shape, task, feature=None):
         f"Received: a {task.kind} task. Use it with data=jena_climate or data=csv_timeseries.",
     )
     require(
-        _is_int(feature) and 0 <= feature < features,
+        is_int(feature) and 0 <= feature < features,
         f"model.feature must be the index of the target among the {features} input features "
         f"(0 to {features - 1}). Received: model.feature={feature!r}. Set e.g. model.feature=1 "
         "(Jena's T (degC)).",
@@ -573,31 +340,3 @@ def last_value(*, input_shape, task, feature=None):
     )
     pick.set_weights([np.eye(features, 1, -feature, dtype="float32")])  # one-hot column
     return model
-
-
-def text_generation(*, input_shape, task, units=128):
-    """The book's 8.1 character-level language model: LSTM(units) → Dense(n_chars, softmax).
-
-    Listing 8-4: `LSTM(128, input_shape=(maxlen, len(chars)))` then the softmax over the
-    characters (`task.head()`): 102,585 parameters for the book's 57 characters. It reads
-    one-hot sequences of shape `(maxlen, n_chars)` from `data=text_file`; its sampler
-    (`kerasrun.text_samples`) writes generated text after each epoch.
-
-    Args:
-        units: the LSTM's width (the book's 128).
-    """
-    import keras
-    from keras import layers
-
-    input_shape = tuple(input_shape)
-    require(
-        len(input_shape) == 2 and task.kind == "multiclass",
-        "model=text_generation reads one-hot character sequences (maxlen, n_chars) to predict "
-        "the next character: use data=text_file. Received: "
-        f"input_shape={list(input_shape)}, task={task.kind}.",
-    )
-    _check_positive("units", units, 128)
-    return keras.Sequential(
-        [keras.Input(shape=input_shape), layers.LSTM(units), task.head()],
-        name="text_generation",
-    )
