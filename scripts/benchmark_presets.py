@@ -7,7 +7,7 @@ preset trains one epoch on it. Only the timings and the parameter counts are mea
 Usage (from the repository root, venv active):
 
     python scripts/benchmark_presets.py                    # every preset
-    python scripts/benchmark_presets.py imdb_lstm jena_gru --out docs/presets.md
+    python scripts/benchmark_presets.py imdb_lstm jena_climate_gru --out docs/presets.md
 
 Results accumulate in the .json beside --out; the markdown page is rebuilt from it.
 """
@@ -42,7 +42,7 @@ BOOK = {
                       "overfits after 9 ep; retrained 9 ep: **test acc 0.7970**; random ≈ 0.19"),
     "reuters_bottleneck": ("3.5.7", "Dense64 → Dense4 → 46, bs 128, 20 ep",
                            "val acc peaks **≈ 71%** (8 points lower)"),
-    "boston_kfold": ("3.6", "Dense64×2 → 1, mse, 4 folds × 100 ep at bs 1; final 80 ep",
+    "boston_housing_kfold": ("3.6", "Dense64×2 → 1, mse, 4 folds × 100 ep at bs 1; final 80 ep",
                      "fold MAEs 2.59/3.13/3.19/3.08, **mean 2.99**; final **test MAE 2.55**"),
     "imdb_capacity_small": ("4.4.1", "Dense4×2, else as imdb_dense",
                             "overfits after **6 ep** (reference: 4)"),
@@ -52,9 +52,9 @@ BOOK = {
     "imdb_dropout": ("4.4.3", "Dense16×2 with Dropout(0.5)", "clear improvement (figure)"),
     "imdb_embedding_flatten": ("6.1.2", "Emb(10k, 8) → Flatten, last 20 words, bs 32, 10 ep",
                                "val acc **≈ 76%**"),
-    "imdb_glove_200": ("6.1.3", "raw aclImdb, 200 train / 10k val, 100 words, frozen GloVe "
+    "imdb_raw_glove_200": ("6.1.3", "raw aclImdb, 200 train / 10k val, 100 words, frozen GloVe "
                        "100-d → Dense32, bs 32, 10 ep", "val acc close to 60%; **test acc 56%**"),
-    "imdb_noglove_200": ("6.1.3", "the same, Embedding learnt from scratch",
+    "imdb_raw_noglove_200": ("6.1.3", "the same, Embedding learnt from scratch",
                          "val acc **a bit over 50%**"),
     "imdb_simplernn": ("6.2.1", "Emb(10k, 32) → SimpleRNN32, 500 words, bs 128, 10 ep",
                        "val acc **only 85%**"),
@@ -63,21 +63,23 @@ BOOK = {
                     "val acc **over 89%**; overfits quickly"),
     "imdb_conv1d": ("6.4.3", "Emb(10k, 128) → 2×Conv1D(32, 7), lr 1e-4, bs 128, 10 ep",
                     "slightly below the LSTM, faster; best at **4 ep**"),
-    "jena_naive": ("6.3.3", "T(t + 24 h) = T(t), no training", "**val MAE 0.29** = 2.57 °C"),
-    "jena_dense": ("6.3.4", "Flatten → Dense32, mae, 500 steps × 20 ep",
+    "jena_climate_naive": (
+        "6.3.3", "T(t + 24 h) = T(t), no training", "**val MAE 0.29** = 2.57 °C"
+    ),
+    "jena_climate_dense": ("6.3.4", "Flatten → Dense32, mae, 500 steps × 20 ep",
                    "some val losses near 0.29, not reliably better"),
-    "jena_gru": ("6.3.5", "GRU32, 500 × 20", "**val MAE ≈ 0.265** = 2.35 °C"),
-    "jena_gru_dropout": ("6.3.6", "GRU32, dropout 0.2/0.2, 500 × 40",
+    "jena_climate_gru": ("6.3.5", "GRU32, 500 × 20", "**val MAE ≈ 0.265** = 2.35 °C"),
+    "jena_climate_gru_dropout": ("6.3.6", "GRU32, dropout 0.2/0.2, 500 × 40",
                          "no overfitting for 30 ep; best not much better than 0.265"),
-    "jena_stacked_gru": ("6.3.7", "GRU32 → GRU64, dropout 0.1/0.5, 500 × 40",
+    "jena_climate_stacked_gru": ("6.3.7", "GRU32 → GRU64, dropout 0.1/0.5, 500 × 40",
                          "some improvement, not significant"),
-    "jena_bigru": ("6.3.8", "Bidirectional(GRU32), 500 × 40", "about as good as the GRU"),
-    "jena_conv1d": ("6.4.4", "3×Conv1D(32, 5) with pools, 500 × 20",
+    "jena_climate_bigru": ("6.3.8", "Bidirectional(GRU32), 500 × 40", "about as good as the GRU"),
+    "jena_climate_conv1d": ("6.4.4", "3×Conv1D(32, 5) with pools, 500 × 20",
                     "**val MAE 0.4–0.5**: worse than the baseline"),
-    "jena_conv1d_gru": ("6.4.4", "2×Conv1D(32, 5) → GRU32 (0.1/0.5), step 3, lookback 720, "
+    "jena_climate_conv1d_gru": ("6.4.4", "2×Conv1D(32, 5) → GRU32 (0.1/0.5), step 3, lookback 720, "
                         "500 × 20", "worse than the regularized GRU, much faster"),
 }  # fmt: skip
-GLOVE = ("imdb_glove_200", "imdb_noglove_200")
+GLOVE = ("imdb_raw_glove_200", "imdb_raw_noglove_200")
 PRESETS = [p for p in BOOK if p not in GLOVE or (REPO / f"conf/experiment/{p}.yaml").exists()]
 JENA_HEADER = (
     "p (mbar),T (degC),Tpot (K),Tdew (degC),rh (%),VPmax (mbar),VPact (mbar),VPdef (mbar),"
@@ -153,10 +155,10 @@ def data_kind(preset):
 def run(preset, data_args, tmp):
     cwd = tmp / preset
     cwd.mkdir()
-    extra = ["trainer.epochs=1"] if preset != "jena_naive" else []
-    if preset == "boston_kfold":
+    extra = ["trainer.epochs=1"] if preset != "jena_climate_naive" else []
+    if preset == "boston_housing_kfold":
         extra.append("trainer.final_epochs=1")
-    if preset == "imdb_glove_200":
+    if preset == "imdb_raw_glove_200":
         extra.append(f"glove_path={tmp / 'data' / 'glove.6B.100d.txt'}")
     cmd = [TRAIN, f"experiment={preset}", *data_args, *extra]
     print("+", " ".join(cmd), flush=True)
@@ -221,7 +223,7 @@ def duration(seconds):
 
 
 def user_command(preset):
-    glove = " glove_path=~/glove.6B.100d.txt" if preset == "imdb_glove_200" else ""
+    glove = " glove_path=~/glove.6B.100d.txt" if preset == "imdb_raw_glove_200" else ""
     return f"`train experiment={preset}{glove}`"
 
 
@@ -241,11 +243,12 @@ def write_markdown(results, out):
         "Reuters 8,982 + 2,246 newswires, 46 topics; Boston 404 + 102 × 13; a Jena CSV of 420,551 "
         "rows × 14 columns; a full-size aclImdb tree of 50,000 reviews and a 400,000-word, 100-d "
         "GloVe file). Only the timings and parameter counts mean anything, not accuracies or MAEs.",
-        "- Each preset ran **one epoch** (`trainer.epochs=1`; boston_kfold: 1 epoch per fold and "
-        "`trainer.final_epochs=1`). *s / epoch* is the fit epoch with its validation, as `train` "
-        "logs it (the first epoch, so it includes tracing the graph); *full preset* = the preset's "
-        "epochs × that (boston_kfold: 4 folds × 100 + 80 final epochs). *run here* is the whole "
-        "1-epoch run from `metrics.json` (data loading and test included, TF import excluded).",
+        "- Each preset ran **one epoch** (`trainer.epochs=1`; boston_housing_kfold: 1 epoch per "
+        "fold and `trainer.final_epochs=1`). *s / epoch* is the fit epoch with its validation, "
+        "as `train` logs it (the first epoch, so it includes tracing the graph); *full preset* = "
+        "the preset's epochs × that (boston_housing_kfold: 4 folds × 100 + 80 final epochs). "
+        "*run here* is the whole 1-epoch run from `metrics.json` (data loading and test "
+        "included, TF import excluded).",
         "- With the real data, type the command shown: Keras downloads the dataset once.",
         "",
         "| preset | § | book's settings | book's figure | with the real data | parameters "
@@ -269,7 +272,7 @@ def write_markdown(results, out):
             f"| {preset} | {section} | {settings} | {figure} | {user_command(preset)} | {params} "
             f"| {per_epoch} | {duration(r['estimate_s'])} | {duration(wall)} |"
         )
-    naive = results.get("jena_naive", {}).get("metrics", {})
+    naive = results.get("jena_climate_naive", {}).get("metrics", {})
     lines += [
         "",
         "## Chapter 6's Jena presets and the common-sense baseline",
@@ -278,13 +281,13 @@ def write_markdown(results, out):
         "24 hours equals the temperature now) on its own validation and test windows, prints it "
         "(`Baseline (no learning): val_mae … · test_mae …`) and saves it in `metrics.json` "
         "(`baseline_val_mae`, `baseline_val_mae_original` in °C, `baseline_test_mae`, …), so "
-        "each model's `val_mae` can be read against the 0.29 (2.57 °C) it must beat. `jena_naive` "
-        "is that baseline as a model with nothing to train (`trainer.epochs=0`): its `val_mae` "
-        "equals `baseline_val_mae`.",
+        "each model's `val_mae` can be read against the 0.29 (2.57 °C) it must beat. "
+        "`jena_climate_naive` is that baseline as a model with nothing to train "
+        "(`trainer.epochs=0`): its `val_mae` equals `baseline_val_mae`.",
     ]
     if naive.get("val_mae") is not None:
         lines.append(
-            f"Here, on the synthetic CSV: jena_naive val_mae {naive['val_mae']:.6f}, "
+            f"Here, on the synthetic CSV: jena_climate_naive val_mae {naive['val_mae']:.6f}, "
             f"baseline_val_mae {naive.get('baseline_val_mae', float('nan')):.6f}."
         )
     printed = [
@@ -292,13 +295,13 @@ def write_markdown(results, out):
         f"{r['metrics'].get('val_mae', float('nan')):.4f})"
         for p, r in results.items()
         if p.startswith("jena_")
-        and p != "jena_naive"
+        and p != "jena_climate_naive"
         and "baseline_val_mae" in r.get("metrics", {})
     ]
     if printed:
         lines.append(
-            f"The baseline the other runs printed: {'; '.join(printed)}. jena_conv1d_gru's windows "
-            "(step 3, lookback 720) are other windows, so its baseline differs slightly."
+            f"The baseline the other runs printed: {'; '.join(printed)}. jena_climate_conv1d_gru's "
+            "windows (step 3, lookback 720) are other windows, so its baseline differs slightly."
         )
     out.write_text("\n".join(lines) + "\n")
 

@@ -151,7 +151,7 @@ CASES = {
         ["Unknown option 'convnett'", "Received: model=convnet,convnett"],
     ),
     "missing required value (???)": (
-        ["experiment=imdb_glove_200"],
+        ["experiment=imdb_raw_glove_200"],
         TRAIN,
         ["glove_path is required", "Received: glove_path=???", "Set it on the command line"],
     ),

@@ -315,7 +315,7 @@ def test_cli_skipped_reviews_are_listed_in_bad_files_txt_and_the_run_finishes(tm
     (aclimdb / "train" / "pos" / "0_8.txt").write_bytes(b"")
     (aclimdb / "test" / "neg" / "0_2.txt").write_bytes(b"")
     result = run_train(
-        "experiment=imdb_noglove_200",
+        "experiment=imdb_raw_noglove_200",
         "debug=default",
         f"data.root={aclimdb}",
         "data.train_samples=30",

@@ -27,13 +27,13 @@ def write_jena_csv(path, rows=3000, seed=0):
 
 
 PRESETS = [
-    "jena_dense",
-    "jena_gru",
-    "jena_gru_dropout",
-    "jena_stacked_gru",
-    "jena_bigru",
-    "jena_conv1d",
-    "jena_conv1d_gru",
+    "jena_climate_dense",
+    "jena_climate_gru",
+    "jena_climate_gru_dropout",
+    "jena_climate_stacked_gru",
+    "jena_climate_bigru",
+    "jena_climate_conv1d",
+    "jena_climate_conv1d_gru",
 ]
 
 
@@ -43,8 +43,8 @@ def test_every_jena_preset_runs_one_debug_step_and_reports_the_baseline(tmp_path
     csv = write_jena_csv(tmp_path / "jena.csv")
     # The convolutional presets need other windows than SMALL's 48 steps (the book's: 240).
     extra = {
-        "jena_conv1d": ["data.lookback=128"],
-        "jena_conv1d_gru": ["data.lookback=48", "data.step=1"],
+        "jena_climate_conv1d": ["data.lookback=128"],
+        "jena_climate_conv1d_gru": ["data.lookback=48", "data.step=1"],
     }.get(preset, [])
     result = run_train(
         f"experiment={preset}", f"data.path={csv}", *SMALL, *extra, "debug=default", cwd=tmp_path
@@ -61,7 +61,7 @@ def test_every_jena_preset_runs_one_debug_step_and_reports_the_baseline(tmp_path
 def test_recurrent_models_beat_the_common_sense_baseline(tmp_path, model):
     csv = write_jena_csv(tmp_path / "jena.csv")
     result = run_train(
-        "experiment=jena_gru",
+        "experiment=jena_climate_gru",
         f"model={model}",
         "model.num_words=null",
         "model.units=[16]",
@@ -80,7 +80,7 @@ def test_recurrent_models_beat_the_common_sense_baseline(tmp_path, model):
 
 def test_jena_naive_is_the_books_baseline_as_a_model_with_nothing_to_train(tmp_path):
     csv = write_jena_csv(tmp_path / "jena.csv")
-    result = run_train("experiment=jena_naive", f"data.path={csv}", *SMALL, cwd=tmp_path)
+    result = run_train("experiment=jena_climate_naive", f"data.path={csv}", *SMALL, cwd=tmp_path)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     run = only_run_dir(tmp_path)
     metrics = read_metrics(run)
@@ -100,7 +100,11 @@ def test_jena_naive_is_the_books_baseline_as_a_model_with_nothing_to_train(tmp_p
 def test_last_value_needs_the_target_feature(tmp_path):
     csv = write_jena_csv(tmp_path / "jena.csv")
     result = run_train(
-        "experiment=jena_naive", f"data.path={csv}", *SMALL, "model.feature=14", cwd=tmp_path
+        "experiment=jena_climate_naive",
+        f"data.path={csv}",
+        *SMALL,
+        "model.feature=14",
+        cwd=tmp_path,
     )
     assert result.returncode == 2
     assert "model.feature must be the index of the target" in result.stderr

@@ -52,7 +52,7 @@ def test_every_option_of_every_group_composes(compose_train, group):
     for option in options(group):
         value = f"[{option}]" if group in ("callbacks", "logger") else option
         cfg = compose_train(f"{group}={value}")
-        # A preset may ask for a value (`???`, e.g. imdb_glove_200's glove_path): fill it in.
+        # A preset may ask for a value (`???`, e.g. imdb_raw_glove_200's glove_path): fill it in.
         for key in [k for k in cfg if k != "hydra" and OmegaConf.is_missing(cfg, k)]:
             cfg[key] = f"/given/on/the/command/line/{key}"
         # Resolve everything but the hydra: interpolations (filled in at run time).
@@ -118,7 +118,7 @@ def test_experiments_select_the_books_settings(compose_train):
 
 
 def test_experiments_override_top_level_keys(compose_train):
-    cfg = compose_train("experiment=jena_gru")
+    cfg = compose_train("experiment=jena_climate_gru")
     assert (cfg.optimized_metric, cfg.trainer.loss) == ("best_val_mae", "mae")
     assert compose_train().optimized_metric == "best_val_accuracy"
 
@@ -145,15 +145,10 @@ def test_each_experiment_quotes_the_book():
         assert re.search(r"\d\.\d|\d%", header), f"{path} quotes no figure"
 
 
-# Experiments are named after their data option; these datasets' options add a qualifier
-# (`jena_climate`, `boston_housing`, `imdb_raw`) that the experiments leave out.
-DATASET_NAMES = {"jena_climate": "jena", "boston_housing": "boston", "imdb_raw": "imdb"}
-
-
 def test_each_experiment_is_named_after_its_data_option():
     for path in (CONF / "experiment").glob("*.yaml"):
         data = re.search(r"override /data: (\w+)", path.read_text()).group(1)
-        assert path.stem.startswith(f"{DATASET_NAMES.get(data, data)}_"), (path.stem, data)
+        assert path.stem.startswith(f"{data}_"), (path.stem, data)
 
 
 def test_renamed_experiments_name_one_that_exists():

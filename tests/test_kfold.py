@@ -47,7 +47,7 @@ def write_boston(path, n=506, seed=0):
 def test_boston_kfold_reports_each_fold_their_mean_and_a_final_model(tmp_path):
     npz = write_boston(tmp_path / "boston_housing.npz")
     result = run_train(
-        "experiment=boston_kfold",
+        "experiment=boston_housing_kfold",
         f"data.path={npz}",
         "data.batch_size=16",
         "trainer.kfold=3",
@@ -126,7 +126,11 @@ def test_time_series_are_not_folded(tmp_path):
 
     csv_path = write_jena_csv(tmp_path / "jena.csv")
     result = run_train(
-        "experiment=jena_dense", f"data.path={csv_path}", *SMALL, "trainer.kfold=3", cwd=tmp_path
+        "experiment=jena_climate_dense",
+        f"data.path={csv_path}",
+        *SMALL,
+        "trainer.kfold=3",
+        cwd=tmp_path,
     )
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]

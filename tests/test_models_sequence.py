@@ -88,9 +88,9 @@ BOOK_MODELS = [
         1_280_000 + lstm_params(128, 32) + HEAD,
         1_300_641,
     ),
-    ("jena_gru", gru, JENA, REGRESSION, {}, gru_params(14, 32) + HEAD, 4_641),
+    ("jena_climate_gru", gru, JENA, REGRESSION, {}, gru_params(14, 32) + HEAD, 4_641),
     (
-        "jena_gru_dropout",
+        "jena_climate_gru_dropout",
         gru,
         (None, 14),
         REGRESSION,
@@ -99,7 +99,7 @@ BOOK_MODELS = [
         4_641,
     ),
     (
-        "jena_stacked_gru",
+        "jena_climate_stacked_gru",
         gru,
         (None, 14),
         REGRESSION,
@@ -113,7 +113,7 @@ BOOK_MODELS = [
         23_489,
     ),
     (
-        "jena_bigru",
+        "jena_climate_bigru",
         gru,
         (None, 14),
         REGRESSION,
@@ -131,7 +131,7 @@ BOOK_MODELS = [
         1_315_937,
     ),
     (
-        "jena_conv1d",
+        "jena_climate_conv1d",
         conv1d,
         JENA,
         REGRESSION,
@@ -140,7 +140,7 @@ BOOK_MODELS = [
         12_609,
     ),
     (
-        "jena_conv1d_gru",
+        "jena_climate_conv1d_gru",
         conv1d_gru,
         JENA,
         REGRESSION,
@@ -149,7 +149,7 @@ BOOK_MODELS = [
         13_793,
     ),
     (
-        "jena_dense",
+        "jena_climate_dense",
         dense_timeseries,
         JENA,
         REGRESSION,
@@ -292,7 +292,7 @@ def test_series_input_has_no_embedding():
 def test_sequence_length():
     # imdb_conv1d at maxlen 500: 500 -6-> 494 -/5-> 98 -6-> 92.
     assert sequence_length(500, 2, 7, 5) == 92
-    # jena_conv1d: 240 -4-> 236 -/3-> 78 -4-> 74 -/3-> 24 -4-> 20.
+    # jena_climate_conv1d: 240 -4-> 236 -/3-> 78 -4-> 74 -/3-> 24 -4-> 20.
     assert sequence_length(240, 3, 5, 3) == 20
     assert sequence_length(17, 2, 7, 5) == 0  # 11 -/5-> 2, then a 7-wide window does not fit
     assert sequence_length(41, 2, 7, 5) == 1

@@ -395,7 +395,7 @@ def test_time_series_models_refuse_word_vectors():
 
 
 def test_glove_preset_needs_the_glove_file(tmp_path, aclimdb):
-    result = run_train("experiment=imdb_glove_200", f"data.root={aclimdb}", cwd=tmp_path)
+    result = run_train("experiment=imdb_raw_glove_200", f"data.root={aclimdb}", cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 2, output[-3000:]
     errors = [line for line in output.splitlines() if line.startswith("Error:")]
@@ -406,7 +406,7 @@ def test_glove_preset_needs_the_glove_file(tmp_path, aclimdb):
 @pytest.mark.slow
 def test_glove_preset_trains_with_a_frozen_embedding(tmp_path, aclimdb, glove):
     result = run_train(
-        "experiment=imdb_glove_200",
+        "experiment=imdb_raw_glove_200",
         "debug=default",
         f"data.root={aclimdb}",
         f"data.embeddings.path={glove}",  # or glove_path=, the preset's own key
@@ -435,7 +435,7 @@ def test_glove_preset_trains_with_a_frozen_embedding(tmp_path, aclimdb, glove):
 @pytest.mark.slow
 def test_noglove_preset_learns_the_separable_reviews(tmp_path, aclimdb):
     result = run_train(
-        "experiment=imdb_noglove_200",
+        "experiment=imdb_raw_noglove_200",
         f"data.root={aclimdb}",
         "data.train_samples=60",
         "data.validation_samples=20",

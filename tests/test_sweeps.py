@@ -130,7 +130,7 @@ def test_search_direction_follows_the_metric():
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         for overrides, direction in (
             (["hparams_search=optuna"], "maximize"),
-            (["hparams_search=optuna", "experiment=jena_gru"], "minimize"),  # best_val_mae
+            (["hparams_search=optuna", "experiment=jena_climate_gru"], "minimize"),  # best_val_mae
             (["hparams_search=optuna", "optimized_metric=best_val_loss"], "minimize"),
         ):
             cfg = compose("train", overrides=overrides, return_hydra_config=True)

@@ -222,7 +222,7 @@ def one_line(error, with_type=True):
 def error_line(error):
     """The one line a user mistake prints: a `ConfigError`'s message, or an OmegaConf error's.
 
-    A required value left at `???` (e.g. `glove_path` of `experiment=imdb_glove_200`) gets
+    A required value left at `???` (e.g. `glove_path` of `experiment=imdb_raw_glove_200`) gets
     the key and what to do instead of OmegaConf's own words.
     """
     from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue

@@ -50,6 +50,17 @@ RENAMED = {
         "dcgan_frogs": "cifar10_dcgan_frogs",
         "vae_mnist": "mnist_vae",
         "textgen_nietzsche": "text_file_nietzsche",
+        "boston_kfold": "boston_housing_kfold",
+        "imdb_glove_200": "imdb_raw_glove_200",
+        "imdb_noglove_200": "imdb_raw_noglove_200",
+        "jena_bigru": "jena_climate_bigru",
+        "jena_conv1d": "jena_climate_conv1d",
+        "jena_conv1d_gru": "jena_climate_conv1d_gru",
+        "jena_dense": "jena_climate_dense",
+        "jena_gru": "jena_climate_gru",
+        "jena_gru_dropout": "jena_climate_gru_dropout",
+        "jena_naive": "jena_climate_naive",
+        "jena_stacked_gru": "jena_climate_stacked_gru",
     },
 }
 

@@ -84,7 +84,7 @@ def embedding_flatten(
 
     Takes int32 word indices of shape `(maxlen,)`. With maxlen 20 and a binary task it is
     `imdb_embedding_flatten`: Embedding(10000, 8) → Flatten → Dense(1, sigmoid), 80,161
-    parameters. `imdb_glove_200` (6.1.3) is Embedding(10000, 100) holding frozen GloVe
+    parameters. `imdb_raw_glove_200` (6.1.3) is Embedding(10000, 100) holding frozen GloVe
     vectors → Flatten → Dense(32, relu) → Dense(1, sigmoid) on 100 words: 1,320,065
     parameters, 1,000,000 of them frozen.
 

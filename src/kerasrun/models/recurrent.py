@@ -190,13 +190,13 @@ def gru(
 
     Every GRU but the last returns sequences; each may be wrapped in Bidirectional.
 
-    | experiment        | settings                                                | params |
-    |-------------------|---------------------------------------------------------|--------|
-    | jena_gru          | the defaults                                            | 4,641  |
-    | jena_gru_dropout  | dropout=0.2, recurrent_dropout=0.2                      | 4,641  |
-    | jena_stacked_gru  | units=[32,64], dropout=0.1, recurrent_dropout=0.5,      | 23,489 |
-    |                   | activation=[tanh,relu]                                  |        |
-    | jena_bigru        | bidirectional=true                                      | 9,281  |
+    | experiment               | settings                                           | params |
+    |--------------------------|----------------------------------------------------|--------|
+    | jena_climate_gru         | the defaults                                       | 4,641  |
+    | jena_climate_gru_dropout | dropout=0.2, recurrent_dropout=0.2                 | 4,641  |
+    | jena_climate_stacked_gru | units=[32,64], dropout=0.1, recurrent_dropout=0.5, | 23,489 |
+    |                          | activation=[tanh,relu]                             |        |
+    | jena_climate_bigru       | bidirectional=true                                 | 9,281  |
 
     Args:
         num_words: null = time series of shape (timesteps, features); the vocabulary size for

@@ -168,7 +168,7 @@ def conv1d(
     | experiment        | settings                                        | parameters |
     |-------------------|-------------------------------------------------|------------|
     | imdb_conv1d       | the defaults, maxlen 500                        | 1,315,937  |
-    | jena_conv1d       | num_words=null, num_conv=3, kernel_size=5,      | 12,609     |
+    | jena_climate_conv1d       | num_words=null, num_conv=3, kernel_size=5,      | 12,609     |
     |                   | pool_size=3 on (240, 14)                        |            |
 
     Args:
@@ -225,7 +225,8 @@ def conv1d_gru(
     dropout=0.1,
     recurrent_dropout=0.5,
 ):
-    """The book's 6.4.4 `jena_conv1d_gru`, time series only: 13,793 parameters on 14 features.
+    """The book's 6.4.4 `jena_climate_conv1d_gru`, time series only: 13,793 parameters on 14
+    features.
 
     Conv1D(filters, kernel_size, relu) → MaxPooling1D(pool_size) → Conv1D(filters,
     kernel_size, relu) → GRU(units, dropout, recurrent_dropout) → head.
@@ -270,7 +271,7 @@ def conv1d_gru(
 
 
 def dense_timeseries(*, input_shape, task, units=32):
-    """The book's 6.3.4 `jena_dense`, time series only: Flatten → Dense(units, relu) → head.
+    """The book's 6.3.4 `jena_climate_dense`, time series only: Flatten → Dense(units, relu) → head.
 
     On (240, 14), Jena's lookback 1440 at step 6, it has 107,585 parameters.
 
@@ -304,7 +305,7 @@ def last_value(*, input_shape, task, feature=None):
 
     "Tomorrow's temperature equals today's": the value of feature `feature` at the window's
     last row. It has no trainable weights, so run it with `trainer.epochs=0`
-    (`experiment=jena_naive`): its validation MAE is the book's 0.29 on Jena.
+    (`experiment=jena_climate_naive`): its validation MAE is the book's 0.29 on Jena.
 
     Args:
         feature: the index of the target among the input features (Jena's `T (degC)` is 1,
