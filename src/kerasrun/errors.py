@@ -82,7 +82,16 @@ def check_int(key, value, *, minimum=1, allow_none=False, example=None, why=""):
 
 
 def check_number(
-    key, value, *, above=None, minimum=None, below=None, allow_none=False, example=None, why=""
+    key,
+    value,
+    *,
+    above=None,
+    minimum=None,
+    below=None,
+    maximum=None,
+    allow_none=False,
+    example=None,
+    why="",
 ):
     """Raises a `ConfigError` unless `value` is a finite number in the given bounds.
 
@@ -92,6 +101,7 @@ def check_number(
         above: `value` must be greater than this (`above=0`: "a positive number").
         minimum: `value` must be at least this.
         below: `value` must be less than this.
+        maximum: `value` must be at most this.
         allow_none, example, why: as for `check_int`.
     """
     if value is None and allow_none:
@@ -101,17 +111,22 @@ def check_number(
         and (above is None or value > above)
         and (minimum is None or value >= minimum)
         and (below is None or value < below)
+        and (maximum is None or value <= maximum)
     )
     if not ok:
-        if above == 0 and minimum is None and below is None:
+        low = f"[{minimum}" if minimum is not None else f"({above}" if above is not None else None
+        high = f"{below})" if below is not None else f"{maximum}]" if maximum is not None else None
+        if low and high:
+            what = f"a number in {low}, {high}"
+        elif above == 0 and not high and minimum is None:
             what = "a positive number"
-        elif minimum is not None and below is not None:
-            what = f"a number in [{minimum}, {below})"
         else:
             bounds = [f"> {above}"] * (above is not None) + [f">= {minimum}"] * (
                 minimum is not None
             )
-            bounds += [f"< {below}"] * (below is not None)
+            bounds += [f"< {below}"] * (below is not None) + [f"<= {maximum}"] * (
+                maximum is not None
+            )
             what = "a number" + (f" {' and '.join(bounds)}" if bounds else "")
         _fail(key, value, what, why=why, allow_none=allow_none, example=example)
     return value

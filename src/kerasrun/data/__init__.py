@@ -8,6 +8,7 @@ from kerasrun.data import arrays, folders, keras_text, raw_text, text_file, time
 from kerasrun.data.bundle import DataBundle
 from kerasrun.errors import is_int, require
 from kerasrun.registry import call_builder, lookup
+from kerasrun.rundir.layout import CACHE
 
 DATASETS = {
     "digits": arrays.digits,
@@ -60,7 +61,7 @@ def resolve_cache(data_cfg, run_dir=None):
         f"data.cache={cache!r}. Use one of them.",
     )
     if cache == "disk":
-        cache = str(run_dir / "cache") if run_dir is not None else True
+        cache = str(run_dir / CACHE) if run_dir is not None else True
     return {**data_cfg, "cache": cache}
 
 

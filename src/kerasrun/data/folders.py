@@ -18,7 +18,7 @@ from kerasrun.data.checks import (
     split_indices,
 )
 from kerasrun.data.pipeline import bundle_from_files
-from kerasrun.errors import ConfigError, is_number, require
+from kerasrun.errors import ConfigError, check_number, require
 
 CATS_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
 # Its published size (every download log shows 68606236 bytes); no sha256 is published.
@@ -181,10 +181,13 @@ def cats_dogs(
     """
     image_size = _check(batch_size, image_size, augment, on_bad_file)
     check = images.FileCheck(on_bad_file)
-    require(
-        is_number(train_fraction) and 0 < train_fraction <= 1,
-        f"data.train_fraction must be in (0, 1]. Received: data.train_fraction={train_fraction!r}."
-        " Set e.g. data.train_fraction=0.25 to train on a quarter of the images.",
+    check_number(
+        "data.train_fraction",
+        train_fraction,
+        above=0,
+        maximum=1,
+        example=0.25,
+        why="the share of the training images to train on",
     )
     if root is None:
         extracted = download.get_file(

@@ -6,7 +6,7 @@ paper's ImageNet stem (7x7 stride 2 + max pooling) from 128 px and uses a 3x3 st
 below (CIFAR-10's 32x32), as the papers' own CIFAR models and most re-implementations do.
 """
 
-from kerasrun.errors import check_int, check_int_list, check_rate, is_number, require
+from kerasrun.errors import check_int, check_int_list, check_number, check_rate, require
 from kerasrun.models.classic import check_fits, check_width, conv, inputs, pick_stem
 
 # GoogLeNet's table 1: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj) of each module;
@@ -178,11 +178,13 @@ def densenet_small(
         why="the layers of each dense block; DenseNet-121's [6,12,24,16]",
     )
     check_int("model.growth_rate", growth_rate, example=32, why="k, the filters each layer adds")
-    # (0, 1]: errors.check_number has no inclusive upper bound.
-    require(
-        is_number(compression) and 0 < compression <= 1,
-        "`model.compression` must be in (0, 1] (0.5 in DenseNet-BC, 1 = no compression). "
-        f"Received: model.compression={compression!r}.",
+    check_number(
+        "model.compression",
+        compression,
+        above=0,
+        maximum=1,
+        example=0.5,
+        why="0.5 in DenseNet-BC, 1 = no compression",
     )
     stem = pick_stem(stem, input_shape, model="densenet_small", original_from=128)
     first = [(7, 2, "same"), (3, 2, "same")] if stem == "imagenet" else []
