@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from cli import one_error_line, run_train
+from helpers import one_error_line, run_train
 
 HYDRA = "hydra"  # refused while Hydra composes the config
 TRAIN = "train"  # refused by train's own checks, before fitting

@@ -7,8 +7,14 @@ import time
 
 import pytest
 
-from cli import one_error_line, only_run_dir, read_metrics, run_train
-from conftest import CATS_AND_DOGS, make_class_folder
+from helpers import (
+    CATS_AND_DOGS,
+    make_class_folder,
+    one_error_line,
+    only_run_dir,
+    read_metrics,
+    run_train,
+)
 
 CACHED_PASS = """
 import os, sys

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli import TRAIN, read_metrics, run_train
+from helpers import TRAIN, read_metrics, run_train
 
 TOLERANCE = 0.03  # of val_accuracy: 8 of the 270 validation digits
 DIGITS = ("model.dropout=0", "trainer.epochs=8")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from cli import one_error_line, run_train
+from helpers import one_error_line, run_train
 from kerasrun.errors import ConfigError
 
 EVALUATE = str(Path(sys.executable).with_name("evaluate"))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from cli import help_output, scalars
+from helpers import help_output, scalars
 
 # The in-process model.evaluate on a split of unknown length (skipped bad files) warns at its end.
 pytestmark = pytest.mark.filterwarnings("ignore:Your input ran out of data")

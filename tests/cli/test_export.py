@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from cli import help_output
+from helpers import help_output, make_class_folder, only_run_dir, run_train
 
 EXPORT_MODEL = str(Path(sys.executable).with_name("export-model"))
 HAS_ONNX = all(importlib.util.find_spec(p) for p in ("tf2onnx", "onnxruntime"))
@@ -205,26 +205,6 @@ def test_a_mismatch_fails_loudly_and_sets_the_export_aside(trained_image_run, tm
     assert read_record(folder)["status"] == "ok"
 
 
-def test_compare_detects_a_perturbed_prediction():
-    from kerasrun.inference.export import compare
-
-    expected = np.linspace(0, 1, 16, dtype="float32").reshape(8, 2)
-    assert compare(expected, expected.copy(), atol=0) == (0.0, True)
-    perturbed = expected.copy()
-    perturbed[3, 1] += 2e-4
-    diff, ok = compare(expected, perturbed, atol=1e-4)
-    assert not ok and diff == pytest.approx(2e-4, rel=1e-3)
-    assert compare(expected, perturbed, atol=1e-3)[1]
-    # A SavedModel signature's dict, a TFLite interpreter's list: the same comparison.
-    assert compare(expected, {"output_0": expected}, atol=0) == (0.0, True)
-    assert compare(expected, [expected], atol=0) == (0.0, True)
-    # Another shape, or NaN, is never "close".
-    assert compare(expected, expected[:4], atol=1) == (float("inf"), False)
-    broken = expected.copy()
-    broken[0, 0] = np.nan
-    assert compare(expected, broken, atol=1) == (float("inf"), False)
-
-
 @pytest.mark.slow
 def test_random_inputs_when_the_data_is_not_here(trained_image_run, tmp_path):
     run_dir = copy_run(trained_image_run, tmp_path)
@@ -251,8 +231,6 @@ def test_random_inputs_when_the_data_is_not_here(trained_image_run, tmp_path):
 @pytest.mark.slow
 def test_pretrained_model_with_its_preprocessing_layer_exports(tmp_path):
     """MobileNetV2 (random weights, 32×32) with kerasrun's ImageNetPreprocessing layer inside."""
-    from cli import only_run_dir, run_train
-    from conftest import make_class_folder
     from kerasrun.inference.export import (
         export_and_check,
         export_model,

@@ -5,33 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from cli import only_run_dir, read_metrics, run_train, scalars
-from kerasrun.data import build_data
-from kerasrun.data.bundle import kfold
-
-
-def test_folds_are_the_books_consecutive_slices():
-    x, y = np.arange(10), np.arange(10) * 10
-    seen = []
-    for train, val, sizes in kfold(x, y, 4, make_dataset=lambda x, y, training: (x, y, training)):
-        assert train[2] and not val[2]  # the training side is the one that shuffles
-        assert sizes == {"train": len(train[0]), "validation": 2}
-        assert set(train[0]) | set(val[0]) == set(range(10)) and not set(train[0]) & set(val[0])
-        np.testing.assert_array_equal(val[1], val[0] * 10)  # labels travel with examples
-        seen.append(list(val[0]))
-    # num_val_samples = 10 // 4 = 2; the 2 left over always train, as in the book's loop.
-    assert seen == [[0, 1], [2, 3], [4, 5], [6, 7]]
-
-
-def test_in_memory_data_folds_training_and_validation_examples(tmp_path):
-    bundle = build_data("digits", validation_split=0.2, test_split=0.1, seed=0)
-    folds = list(bundle.folds(3))
-    total = bundle.sizes["train"] + bundle.sizes["validation"]
-    assert len(folds) == 3
-    for train, val, sizes in folds:
-        assert sizes == {"train": total - total // 3, "validation": total // 3}
-        assert sum(int(y.shape[0]) for _, y in val) == total // 3
-        assert sum(int(y.shape[0]) for _, y in train) == sizes["train"]
+from helpers import JENA_SMALL, only_run_dir, read_metrics, run_train, scalars, write_jena_csv
 
 
 def write_boston(path, n=506, seed=0):
@@ -122,13 +96,11 @@ def test_bad_kfold_settings_are_one_line_before_training(tmp_path, overrides, ex
 
 @pytest.mark.slow
 def test_time_series_are_not_folded(tmp_path):
-    from test_cli_timeseries import SMALL, write_jena_csv
-
     csv_path = write_jena_csv(tmp_path / "jena.csv")
     result = run_train(
         "experiment=jena_climate_dense",
         f"data.path={csv_path}",
-        *SMALL,
+        *JENA_SMALL,
         "trainer.kfold=3",
         cwd=tmp_path,
     )

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cli import read_metrics, run_train
+from helpers import read_metrics, run_train
 
-LEGACY = Path(__file__).resolve().parent / "data" / "legacy_runs"
+LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_runs"
 BIN = Path(sys.executable).parent
 
 

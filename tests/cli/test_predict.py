@@ -7,7 +7,6 @@ names under `$KERAS_HOME/models/`. No test reaches the network: downloads go thr
 that is a closed port on 127.0.0.1.
 """
 
-import csv
 import json
 import os
 import shutil
@@ -18,12 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli import help_output, only_run_dir, run_train
-from conftest import write_image
-from kerasrun.errors import ConfigError
-from kerasrun.inference.imagenet import PREPROCESS_MODULES, imagenet_class_names
-from kerasrun.inference.predictors import Predictor, probabilities
-from kerasrun.inference.rows import Row, format_row, write_csv
+from helpers import help_output, only_run_dir, read_csv, run_train, write_aclimdb, write_image
 from kerasrun.rundir.layout import VOCABULARY
 from kerasrun.rundir.run import load_images, open_run
 from kerasrun.rundir.vocabulary import load_vocabulary, save_vocabulary
@@ -54,11 +48,6 @@ def lines_of(result):
         if sep and not line.startswith(("Model:", "Loading", "Error:")):
             out[label.strip()] = rest.strip()
     return out
-
-
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 def assert_one_error_line(result, *expected):
@@ -365,26 +354,6 @@ def test_backbone_offline_says_which_file_is_missing_and_where(tmp_path, mobilen
     assert_one_error_line(result, "weights=", "nowhere.h5", "does not exist")
 
 
-def test_every_backbone_has_its_own_preprocess_input():
-    import keras
-
-    from kerasrun.models.pretrained import BACKBONES
-
-    assert set(PREPROCESS_MODULES) == set(BACKBONES)
-    for key, module in PREPROCESS_MODULES.items():
-        assert callable(getattr(keras.applications, module).preprocess_input), key
-
-
-def test_a_broken_class_index_is_a_clear_error(tmp_path, monkeypatch):
-    path = tmp_path / "models" / "imagenet_class_index.json"
-    path.parent.mkdir()
-    path.write_text('{"0": ["n01440764", "tench"]}')  # 1 class, not 1,000
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    with pytest.raises(ConfigError, match="must be Keras's ImageNet class index") as error:
-        imagenet_class_names()
-    assert str(path) in str(error.value)
-
-
 # --- texts ----------------------------------------------------------------------------------------
 
 
@@ -398,7 +367,6 @@ def text_run(tmp_path_factory):
     import keras
 
     from kerasrun.data import raw_text
-    from test_raw_text import write_aclimdb
 
     cwd = tmp_path_factory.mktemp("text")
     aclimdb = write_aclimdb(cwd / "data")
@@ -493,38 +461,3 @@ def test_text_mistakes_are_one_error_line(tmp_path, text_run):
     (run / "vocabulary.txt").unlink()
     result = run_predict(f"run={run}", "inputs=[great]", cwd=tmp_path)
     assert_one_error_line(result, "vocabulary.txt", "Train the run again")
-
-
-# --- pieces ---------------------------------------------------------------------------------------
-
-
-def test_vocabulary_round_trip_keeps_every_index(tmp_path):
-    words = ["", "[UNK]", "the", "café", "naïve", "x\u2028y", "end"]  # U+2028: not a line break
-    save_vocabulary(tmp_path, words)
-    assert load_vocabulary(tmp_path) == words
-
-
-def test_rows_show_top_k_classes_a_binary_sigmoid_and_a_regression_value():
-    binary = probabilities(np.array([[0.97], [0.001]]), "binary")
-    np.testing.assert_allclose(binary, [[0.03, 0.97], [0.999, 0.001]])
-    names = ["cats", "dogs"]
-    assert format_row(Row("a", probabilities=binary[0]), names, 2) == "dogs 97% | cats 3%"
-    assert format_row(Row("b", probabilities=binary[1]), names, 1) == "cats 99.9%"
-    sure = probabilities(np.array([[1e-9]]), "binary")[0]
-    assert format_row(Row("s", probabilities=sure), names, 2) == "cats >99.9% | dogs <0.1%"
-    three = probabilities(np.array([[0.2, 0.5, 0.3]]), "multiclass")[0]
-    row = Row("c", probabilities=three)
-    assert format_row(row, ["a", "b", "c"], 2) == "b 50% | c 30%"
-    values = probabilities(np.array([[3.14159], [-2.0]]), "regression")
-    assert format_row(Row("d", value=float(values[0])), [], 3) == "3.142"
-    assert format_row(Row("e", error="not an image"), names, 2) == "error: not an image"
-
-
-def test_a_regression_csv_holds_the_value(tmp_path):
-    predictor = Predictor("", "image", "regression", [], None, None)
-    rows = [Row("a.png", "a.png", value=2.5), Row("b.png", "b.png", error="x")]
-    write_csv(tmp_path / "r.csv", rows, predictor)
-    assert read_csv(tmp_path / "r.csv") == [
-        {"file": "a.png", "prediction": "2.5", "error": ""},
-        {"file": "b.png", "prediction": "", "error": "x"},
-    ]

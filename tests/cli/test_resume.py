@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli import TRAIN, read_metrics, run_train, scalars, tiny_vgg16_finetune
+from helpers import TRAIN, read_metrics, run_train, scalars, tiny_vgg16_finetune
 
 # A run of 6 epochs of 80 batches (~1 s each here) of the embedded digits.
 DIGITS = ("trainer.epochs=6", "trainer.steps_per_epoch=80")

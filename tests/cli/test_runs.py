@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli import run_train
+from helpers import run_train
 
 RUNS = str(Path(sys.executable).with_name("runs"))
 NOW = datetime.now().replace(microsecond=0)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from cli import run_train
+from helpers import run_train
 
 BIN = Path(sys.executable).parent
 

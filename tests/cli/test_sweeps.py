@@ -11,12 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
-from cli import TRAIN, hparams, read_metrics, run_train, scalars
-from kerasrun.config.compose import conf_dir
-from kerasrun.config.resolvers import register_resolvers
+from helpers import TRAIN, hparams, read_metrics, run_train, scalars
 
 
 def only_sweep_dir(cwd):
@@ -124,36 +120,6 @@ def test_optuna_search_records_a_failed_trial_and_goes_on(tmp_path):
     assert "Failed experiment" in result.stdout + result.stderr
 
 
-def test_search_direction_follows_the_metric():
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        for overrides, direction in (
-            (["hparams_search=optuna"], "maximize"),
-            (["hparams_search=optuna", "experiment=jena_climate_gru"], "minimize"),  # best_val_mae
-            (["hparams_search=optuna", "optimized_metric=best_val_loss"], "minimize"),
-        ):
-            cfg = compose("train", overrides=overrides, return_hydra_config=True)
-            assert cfg.hydra.sweeper.direction == direction
-            assert cfg.hydra.sweeper.max_failure_rate == 1.0
-    GlobalHydra.instance().clear()
-
-
-def test_slurm_launcher_preset_composes():
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
-            return_hydra_config=True,
-        )
-    GlobalHydra.instance().clear()
-    launcher = cfg.hydra.launcher
-    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
-    assert (launcher.gpus_per_node, launcher.tasks_per_node, launcher.partition) == (1, 1, "gpu")
-
-
 @pytest.mark.slow
 def test_a_killed_sweep_resumes_where_it_stopped(tmp_path):
     overrides = ["-m", "trainer.epochs=1,30"]
@@ -219,18 +185,3 @@ def test_process_launcher_runs_each_job_in_a_fresh_process_with_one_gpu(tmp_path
     assert len(pids) == 3 and os.getpid() not in pids  # a new process for every job
     assert {r["cuda_visible_devices"] for r in runtimes} == {"0", "1"}  # one GPU each
     assert len(summary(sweep)) == 3 and "Launching 3 jobs, 2 at a time" in result.stdout
-
-
-def test_a_diverged_or_unscored_job_is_a_failed_trial_not_a_made_up_score():
-    from kerasrun.rundir.results import FailedJob, objective
-
-    assert objective({"best_val_accuracy": 0.75}, "best_val_accuracy") == 0.75
-    for metrics, metric in (
-        ({"status": "failed", "diverged": True, "best_val_loss": 0.5}, "best_val_loss"),  # NaN
-        ({"status": "finished", "best_val_mae": 2.5}, "best_val_accuracy"),  # a regression
-        ({"status": "finished", "best_val_loss": float("nan")}, "best_val_loss"),
-    ):
-        value = objective(metrics, metric)
-        assert isinstance(value, FailedJob)
-        with pytest.raises(ValueError):  # what makes Optuna's sweeper record a failed trial
-            float(value)

@@ -1,13 +1,16 @@
 """The chapter 3, 4 and 6.1 presets through the real `train` command, on generated data.
 
 Each preset runs one debug step on a tiny file in Keras's own `imdb.npz` / `reuters.npz`
-format (`data.path=`), and one learns a separable problem for real.
+format (`data.path=`), and one learns a separable problem for real. The 6.1.3 presets
+(`imdb_raw_glove_200`, `imdb_raw_noglove_200`) run on a tiny aclImdb tree and GloVe file
+(conftest's `aclimdb` and `glove`).
 """
 
+import keras
 import numpy as np
 import pytest
 
-from cli import only_run_dir, read_metrics, run_train
+from helpers import GLOVE, GLOVE_DIM, embedding_of, only_run_dir, read_metrics, run_train
 
 
 def write_keras_npz(path, *, classes, n_train=200, n_test=80, length=30, seed=0):
@@ -107,3 +110,63 @@ def test_boston_housing_is_a_regression_with_mae(tmp_path):
     assert metrics["test_mae"] < baseline / 2, (metrics, baseline)
     assert metrics["test_loss"] == pytest.approx(metrics["test_mae"], rel=1e-4)  # loss is mae
     assert "best_val_mae" in metrics and "test_accuracy" not in metrics
+
+
+# --- 6.1.3: raw aclImdb reviews and GloVe vectors ---------------------------------------------
+
+
+def test_glove_preset_needs_the_glove_file(tmp_path, aclimdb):
+    result = run_train("experiment=imdb_raw_glove_200", f"data.root={aclimdb}", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "glove_path is required" in errors[0], output[-3000:]
+    assert "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_glove_preset_trains_with_a_frozen_embedding(tmp_path, aclimdb, glove):
+    result = run_train(
+        "experiment=imdb_raw_glove_200",
+        "debug=default",
+        f"data.root={aclimdb}",
+        f"data.embeddings.path={glove}",  # or glove_path=, the preset's own key
+        f"model.embedding_dim={GLOVE_DIM}",
+        "data.train_samples=30",
+        "data.validation_samples=20",
+        "data.batch_size=16",
+        cwd=tmp_path,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "GloVe: 4 of the" in output
+    run_dir = only_run_dir(tmp_path)
+    metrics = read_metrics(run_dir)
+    assert metrics["status"] == "finished" and metrics["epochs"] == 1
+    model = keras.models.load_model(run_dir / "model.keras")
+    layer = embedding_of(model)
+    matrix = layer.get_weights()[0]
+    assert layer.trainable is False and matrix.shape == (10000, GLOVE_DIM)
+    assert {tuple(row) for row in matrix if row.any()} == {
+        tuple(GLOVE[w]) for w in ("great", "awful", "movie", "boring")
+    }  # unchanged by training
+    assert (
+        sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        == 100 * GLOVE_DIM * 32 + 32 + 33
+    )
+
+
+@pytest.mark.slow
+def test_noglove_preset_learns_the_separable_reviews(tmp_path, aclimdb):
+    result = run_train(
+        "experiment=imdb_raw_noglove_200",
+        f"data.root={aclimdb}",
+        "data.train_samples=60",
+        "data.validation_samples=20",
+        "data.output_sequence_length=10",
+        "trainer.epochs=8",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    metrics = read_metrics(only_run_dir(tmp_path))
+    assert metrics["test_accuracy"] >= 0.9, metrics

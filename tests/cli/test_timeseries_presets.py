@@ -3,28 +3,7 @@
 import numpy as np
 import pytest
 
-from cli import only_run_dir, read_metrics, run_train
-from test_data_timeseries import JENA_COLUMNS, write_csv
-
-# Small windows for a small file: 48 rows a "day", predict a quarter day ahead.
-SMALL = [
-    "data.lookback=96",
-    "data.step=2",
-    "data.delay=12",
-    "data.train_rows=1500",
-    "data.validation_rows=750",
-    "data.batch_size=32",
-]
-
-
-def write_jena_csv(path, rows=3000, seed=0):
-    """Jena's 15 columns; the temperature follows a daily cycle a model can learn to project."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(rows)
-    temperature = 10 * np.sin(2 * np.pi * t / 48) + rng.normal(0, 0.5, rows)
-    other = rng.normal(0, 1, (rows, len(JENA_COLUMNS) - 2)).cumsum(axis=0) * 0.1
-    return write_csv(path, JENA_COLUMNS, [other[:, 0], temperature, *other[:, 1:].T])
-
+from helpers import JENA_SMALL, only_run_dir, read_metrics, run_train, write_jena_csv
 
 PRESETS = [
     "jena_climate_dense",
@@ -41,13 +20,18 @@ PRESETS = [
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_jena_preset_runs_one_debug_step_and_reports_the_baseline(tmp_path, preset):
     csv = write_jena_csv(tmp_path / "jena.csv")
-    # The convolutional presets need other windows than SMALL's 48 steps (the book's: 240).
+    # The convolutional presets need other windows than JENA_SMALL's 48 steps (the book's: 240).
     extra = {
         "jena_climate_conv1d": ["data.lookback=128"],
         "jena_climate_conv1d_gru": ["data.lookback=48", "data.step=1"],
     }.get(preset, [])
     result = run_train(
-        f"experiment={preset}", f"data.path={csv}", *SMALL, *extra, "debug=default", cwd=tmp_path
+        f"experiment={preset}",
+        f"data.path={csv}",
+        *JENA_SMALL,
+        *extra,
+        "debug=default",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     metrics = read_metrics(only_run_dir(tmp_path))
@@ -66,7 +50,7 @@ def test_recurrent_models_beat_the_common_sense_baseline(tmp_path, model):
         "model.num_words=null",
         "model.units=[16]",
         f"data.path={csv}",
-        *SMALL,
+        *JENA_SMALL,
         "trainer.epochs=6",
         "trainer.steps_per_epoch=null",
         "optimizer.learning_rate=0.003",
@@ -80,7 +64,9 @@ def test_recurrent_models_beat_the_common_sense_baseline(tmp_path, model):
 
 def test_jena_naive_is_the_books_baseline_as_a_model_with_nothing_to_train(tmp_path):
     csv = write_jena_csv(tmp_path / "jena.csv")
-    result = run_train("experiment=jena_climate_naive", f"data.path={csv}", *SMALL, cwd=tmp_path)
+    result = run_train(
+        "experiment=jena_climate_naive", f"data.path={csv}", *JENA_SMALL, cwd=tmp_path
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     run = only_run_dir(tmp_path)
     metrics = read_metrics(run)
@@ -102,7 +88,7 @@ def test_last_value_needs_the_target_feature(tmp_path):
     result = run_train(
         "experiment=jena_climate_naive",
         f"data.path={csv}",
-        *SMALL,
+        *JENA_SMALL,
         "model.feature=14",
         cwd=tmp_path,
     )

@@ -1,17 +1,26 @@
-"""The real `train` command, end to end, in subprocesses on tiny real data."""
+"""The real `train` command, end to end, in subprocesses on tiny real data: the run directory,
+TensorBoard, fine-tuning, sweeps, a CIFAR-10 preset on an image folder, the "First step after"
+line, and the one-line errors before training."""
 
+import math
+import re
+
+import keras
+import numpy as np
 import pytest
 
-from cli import (
+from helpers import (
+    CATS_AND_DOGS,
     help_output,
     hparams,
+    make_class_folder,
     only_run_dir,
     read_metrics,
     run_train,
     scalars,
     tiny_vgg16_finetune,
 )
-from conftest import CATS_AND_DOGS, make_class_folder
+from kerasrun.models import load_model
 
 FAST = ["trainer.epochs=2"]
 
@@ -225,21 +234,10 @@ def test_explicit_precision_and_xla_are_applied_and_saved(tmp_path, setting, sav
     run = only_run_dir(tmp_path)
     assert saved in (run / "config.yaml").read_text()
     import keras
-    import numpy as np
 
     model = keras.models.load_model(run / "model.keras")
     predictions = model.predict(np.zeros((2, 8, 8, 1), "float32"), verbose=0)
     assert predictions.dtype == np.float32  # the head stays float32 under mixed precision
-
-
-def test_two_runs_in_the_same_second_never_share_a_directory(tmp_path):
-    from kerasrun.config.resolvers import forget_unique_dirs, unique_dir
-
-    first = unique_dir(str(tmp_path / "run"))
-    (tmp_path / "run").mkdir()
-    assert unique_dir(str(tmp_path / "run")) == first  # Hydra resolves it again: same answer
-    forget_unique_dirs()  # a new process
-    assert unique_dir(str(tmp_path / "run")) == str(tmp_path / "run_2")
 
 
 # early=True: refused from the config alone, before TensorFlow is even imported.
@@ -306,3 +304,39 @@ def test_no_callbacks_and_no_loggers_is_a_plain_fit(tmp_path):
     run = only_run_dir(tmp_path)
     assert read_metrics(run)["status"] == "finished" and (run / "model.keras").is_file()
     assert not (run / "tensorboard").exists() and not (run / "checkpoints").exists()
+
+
+# --- end to end: a CIFAR-10 preset on your own images ------------------------------------------
+
+
+def test_cifar10_preset_trains_on_an_image_folder(tmp_path):
+    """`train experiment=cifar10_separable data=image_folder`: a preset's model, optimizer,
+    augmentation and callbacks on a folder of JPEGs at CIFAR-10's size (the real CLI)."""
+    photos = make_class_folder(tmp_path / "photos", per_class=12, size=(40, 36))
+    result = run_train(
+        "experiment=cifar10_separable",
+        "data=image_folder",
+        f"data.root={photos}",
+        "data.image_size=[32,32]",
+        "data.batch_size=8",
+        "trainer.epochs=1",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    run = only_run_dir(tmp_path)
+    metrics = read_metrics(run)
+    assert metrics["status"] == "finished" and math.isfinite(metrics["loss"]), metrics
+    model = load_model(run / "model.keras")
+    assert model.name == "separable_convnet" and model.output_shape == (None, 1)  # binary head
+    assert any(isinstance(x, keras.layers.BatchNormalization) for x in model.layers)  # preset
+
+
+def test_train_reports_the_time_to_its_first_step_once(tmp_path):
+    """One line, on the console and in train.log, however many epochs (here 2)."""
+    result = run_train("trainer.epochs=2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = re.findall(r"First step after \d+\.\d s", result.stdout)
+    assert len(lines) == 1, result.stdout
+    log = (only_run_dir(tmp_path) / "train.log").read_text()
+    assert log.count("First step after") == 1
+    assert log.index("First step after") < log.index("Epoch 1/2")

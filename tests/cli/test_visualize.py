@@ -1,6 +1,10 @@
-"""The real `visualize` command on a real trained run: PNGs, TensorBoard images, errors."""
+"""The real `visualize` command on a real trained run: PNGs, TensorBoard images, errors.
 
-import math
+Also Grad-CAM over a folder of video frames, the offline ImageNet error of style transfer, and
+batched Grad-CAM checked against one image at a time on the same trained run (conftest's
+`trained_image_run`).
+"""
+
 import os
 import re
 import shutil
@@ -12,50 +16,27 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli import help_output, run_train
-from conftest import make_class_folder
+from helpers import (
+    grid_size,
+    help_output,
+    make_class_folder,
+    photo,
+    png,
+    run_train,
+    tensorboard_images,
+    write_image,
+)
 
 VISUALIZE = str(Path(sys.executable).with_name("visualize"))
 
 
-def run_visualize(*overrides, cwd, timeout=300):
-    """`visualize <overrides>` in `cwd`; returns the CompletedProcess."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+def run_visualize(*overrides, cwd, timeout=300, env=None):
+    """`visualize <overrides>` in `cwd`, with `env` added to the environment; returns the
+    CompletedProcess."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.run(
         [VISUALIZE, *overrides], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
     )
-
-
-def tensorboard_images(event_dir):
-    """`{tag: PIL image}` of the `tf.summary.image`s in `event_dir` (TensorBoard's reader)."""
-    import io
-
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.util import tensor_util
-
-    acc = EventAccumulator(str(event_dir), size_guidance={"tensors": 0})
-    acc.Reload()
-    images = {}
-    for tag in acc.Tags()["tensors"]:
-        if acc.SummaryMetadata(tag).plugin_data.plugin_name != "images":
-            continue  # e.g. a loss written beside the images
-        # An image summary is [width, height, png bytes...] as strings.
-        encoded = tensor_util.make_ndarray(acc.Tensors(tag)[-1].tensor_proto)
-        images[tag] = Image.open(io.BytesIO(encoded[2]))
-        assert images[tag].size == (int(encoded[0]), int(encoded[1]))
-    return images
-
-
-def png(path):
-    """The PNG at `path` as a uint8 array, checked to be a non-empty file."""
-    assert path.is_file() and path.stat().st_size > 0, path
-    return np.asarray(Image.open(path))
-
-
-def grid_size(channels, height, width, per_row=16, margin=1):
-    """The `(height, width)` of an activation grid: 16 channels a row, 1 px between them."""
-    cols, rows = min(per_row, channels), math.ceil(channels / per_row)
-    return rows * height + (rows - 1) * margin, cols * width + (cols - 1) * margin
 
 
 @pytest.fixture
@@ -258,14 +239,68 @@ def test_gradcam_finds_the_last_conv_inside_a_pretrained_backbone(tmp_path):
     assert png(run_dir / "visualize" / "gradcam" / "dog.0.png").shape == (64, 64, 3)
 
 
-def test_grids_and_colormaps():
-    from kerasrun.pictures import JET, channel_grid, colorize, tile
+def test_imagenet_weights_offline_is_one_line_and_no_folder(tmp_path):
+    photo(tmp_path / "p.jpg", (40, 40))
+    offline = {k: "http://127.0.0.1:9" for k in ("HTTP_PROXY", "HTTPS_PROXY", "https_proxy")}
+    result = run_visualize(  # VGG19: the quickest backbone to build before the download
+        "kind=style_transfer",
+        "image=p.jpg",
+        "style_image=p.jpg",
+        "height=32",
+        cwd=tmp_path,
+        env={"KERAS_HOME": str(tmp_path / "keras"), **offline},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in output, output[-3000:]
+    (error,) = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert "The ImageNet weights of VGG19 could not be downloaded" in error
+    assert "Put vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 under" in error
+    assert "or set weights=/path/to/file" in error
+    assert not any((tmp_path / "outputs" / "visualize").iterdir())
 
-    grid = channel_grid(np.random.default_rng(0).random((5, 7, 20)))
-    assert grid.shape == (*grid_size(20, 5, 7), 3)
-    # A constant channel (a dead ReLU) comes out as one flat colour, not NaN noise.
-    flat = channel_grid(np.zeros((4, 4, 1)))
-    assert flat.shape == (4, 4, 3) and (flat == flat[0, 0]).all()
-    assert tile([np.zeros((2, 3, 1), "uint8")] * 5, margin=5).shape == (2 * 2 + 5, 3 * 3 + 10, 1)
-    cold, hot = colorize(np.array([0.0, 1.0]), JET)
-    assert cold[2] > cold[0] and hot[0] > hot[2]  # jet: blue for 0, red for 1
+
+def test_batched_grad_cam_equals_one_image_at_a_time(trained_image_run):
+    from kerasrun.rundir.run import load_images, open_run
+    from kerasrun.vision.gradcam import grad_cam, grad_cams
+    from kerasrun.vision.layers import choose_layers, feature_model
+
+    run_dir, photos = trained_image_run
+    model = open_run(run_dir).load_model()
+    extract = feature_model(model, choose_layers(model, None, kind="gradcam"))
+    files = [photos / "cats" / "cat.1.jpg", photos / "dogs" / "dog.2.jpg"]
+    images = load_images(files, (32, 32, 3))
+    for class_index in (None, 0):
+        heatmaps, probabilities = grad_cams(model, extract, images, class_index)
+        for i in range(2):
+            heatmap, p = grad_cam(model, extract, images[i : i + 1], class_index)
+            np.testing.assert_allclose(heatmaps[i], heatmap, atol=1e-5)
+            np.testing.assert_allclose(probabilities[i], p, atol=1e-6)
+
+
+def test_gradcam_over_video_frames(trained_image_run, tmp_path):
+    run_dir, _ = trained_image_run
+    frames = tmp_path / "kitchen"
+    # Natural order: 1, 2, 3, 10, 11 (not 1, 10, 11, 2, 3); a width per frame shows the order.
+    for n in (10, 2, 11, 1, 3):
+        write_image(frames / f"img{n}.{'png' if n % 2 else 'jpg'}", n % 2, (30, 40 + n), seed=n)
+    (frames / "img5.jpg").write_text("not an image")
+    out = tmp_path / "viz"
+    result = run_visualize(
+        f"run={run_dir}",
+        "kind=gradcam",
+        f"frames={frames}",
+        "batch_size=2",
+        f"output={out}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    written = out / "gradcam" / "kitchen" / "frames"
+    assert sorted(p.name for p in written.iterdir()) == [f"frame_00000{i}.png" for i in range(1, 6)]
+    for i, n in enumerate((1, 2, 3, 10, 11), start=1):
+        assert png(written / f"frame_00000{i}.png").shape == (30, 40 + n, 3)
+    assert "img5.jpg: skipped" in result.stdout and "1 file skipped" in result.stdout
+    assert "Frames 4/5" in result.stdout and "Frames 5/5" in result.stdout  # batches of 2
+    command = (out / "gradcam" / "kitchen" / "command.txt").read_text().strip()
+    assert command.startswith(f"ffmpeg -framerate 25 -i {written}/frame_%06d.png")
+    assert command.endswith(f"-pix_fmt yuv420p {out / 'gradcam' / 'kitchen' / 'heatmap.mp4'}")
+    assert command in result.stdout

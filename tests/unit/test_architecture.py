@@ -8,7 +8,7 @@ tolerate today (because of import order) is still found.
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "kerasrun"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "kerasrun"
 COMMANDS = {f"kerasrun.{name}" for name in ("train", "evaluate", "predict", "visualize")} | {
     "kerasrun.export",
     "kerasrun.runs",

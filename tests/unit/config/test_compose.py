@@ -1,4 +1,5 @@
-"""The real conf/, composed with Hydra's compose API: every option of every group."""
+"""The real conf/, composed with Hydra's compose API: every option of every group, and the
+sweeper and launcher settings of `train -m`."""
 
 import re
 from pathlib import Path
@@ -8,6 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from helpers import REPO
 from kerasrun import console
 from kerasrun.config.compose import conf_dir
 from kerasrun.config.hydra_errors import RENAMED
@@ -227,7 +229,7 @@ def test_struct_mode_rejects_typos(compose_train):
 
 
 def test_conf_is_shipped_inside_the_wheel():
-    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    pyproject = (REPO / "pyproject.toml").read_text()
     assert '"conf" = "kerasrun/conf"' in pyproject
 
 
@@ -247,3 +249,33 @@ def test_the_callbacks_yaml_names_keras_and_the_code_picks_kerasruns_own():
     assert type(backup) is checkpoints.BackupAndRestore
     early = instantiate({"_target_": "keras.callbacks.EarlyStopping"}, key="callbacks.early")
     assert type(early).__module__.startswith("keras")
+
+
+def test_search_direction_follows_the_metric():
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        for overrides, direction in (
+            (["hparams_search=optuna"], "maximize"),
+            (["hparams_search=optuna", "experiment=jena_climate_gru"], "minimize"),  # best_val_mae
+            (["hparams_search=optuna", "optimized_metric=best_val_loss"], "minimize"),
+        ):
+            cfg = compose("train", overrides=overrides, return_hydra_config=True)
+            assert cfg.hydra.sweeper.direction == direction
+            assert cfg.hydra.sweeper.max_failure_rate == 1.0
+    GlobalHydra.instance().clear()
+
+
+def test_slurm_launcher_preset_composes():
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
+            return_hydra_config=True,
+        )
+    GlobalHydra.instance().clear()
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.gpus_per_node, launcher.tasks_per_node, launcher.partition) == (1, 1, "gpu")

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import collect
+from kerasrun.data import build_data
 from kerasrun.data.augment import Augmentation, build_augmenter
 from kerasrun.data.pipeline import finish
 
@@ -177,3 +179,35 @@ def test_each_epoch_is_augmented_anew_and_a_seeded_run_again_the_same():
     np.testing.assert_array_equal(first, again[0])  # though augmented in parallel
     np.testing.assert_array_equal(second, again[1])
     assert not np.allclose(first, run(seed=2)[0])
+
+
+def test_augmentation_changes_training_images_only():
+    aug = {"flip": "horizontal", "rotation": 0.111, "zoom": 0.2, "translation": 0.2}
+    plain_bundle = build_data("digits", seed=3)
+    augmented = build_data("digits", augment=aug, seed=3)
+    (x0, y0), (x1, y1) = collect(plain_bundle.train_dataset), collect(augmented.train_dataset)
+    assert np.array_equal(y0, y1)  # same seeded shuffle: the same examples, in the same order
+    assert not np.allclose(x0, x1)
+    assert 0 <= x1.min() and x1.max() <= 255 and x1.dtype == np.float32
+    for split in ("validation_dataset", "test_dataset"):
+        a, b = collect(getattr(plain_bundle, split)), collect(getattr(augmented, split))
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_augmentation_is_seeded():
+    aug = {"rotation": 0.1, "contrast": 0.3, "shear": [0.1, 0.2]}
+    first = collect(build_data("digits", augment=aug, seed=5).train_dataset)[0]
+    again = collect(build_data("digits", augment=aug, seed=5).train_dataset)[0]
+    assert np.array_equal(first, again)
+
+
+def test_images_stay_float32_under_mixed_precision():
+    import keras
+
+    keras.config.set_dtype_policy("mixed_float16")  # train.py sets it before building data
+    try:
+        bundle = build_data("digits", augment={"rotation": 0.1, "contrast": 0.2}, seed=0)
+        images, _ = next(iter(bundle.train_dataset))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert images.dtype == "float32"

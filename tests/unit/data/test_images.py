@@ -1,12 +1,11 @@
-"""Issue 6, promise 3: bad image data, on real files written in tmp_path (Pillow, raw bytes).
+"""Bad image data, on real files written in tmp_path (Pillow, raw bytes).
 
-Each case goes through `build_data("image_folder", ...)` and real tf.data; two go through
-the real `train` CLI. A decoded case checks the pixels that come out of the pipeline; a
-skipped case checks `DataBundle.bad_files` (what `train` counts and writes to
-`<run>/bad_files.txt`) and, with `data.on_bad_file=error`, the one-line error.
+Each case goes through `build_data("image_folder", ...)` and real tf.data. A decoded case
+checks the pixels that come out of the pipeline; a skipped case checks `DataBundle.bad_files`
+(what `train` counts and writes to `<run>/bad_files.txt`, see cli/test_bad_data.py) and, with
+`data.on_bad_file=error`, the one-line error.
 """
 
-import io
 import json
 import logging
 import os
@@ -18,17 +17,18 @@ import zlib
 import numpy as np
 import pytest
 
-from cli import only_run_dir, run_train
-from conftest import CATS_AND_DOGS, make_class_folder, write_image
+from helpers import (
+    CATS_AND_DOGS,
+    collect,
+    make_class_folder,
+    noisy_jpeg_bytes,
+    truncated_jpeg,
+    write_image,
+)
 from kerasrun.data import build_data
 from kerasrun.errors import ConfigError
 
 RGB = (200, 100, 50)
-
-
-def collect(ds):
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
-    return np.concatenate(xs), np.concatenate(ys)
 
 
 def build(root, **kwargs):
@@ -61,15 +61,6 @@ def png_bytes(width, height, bit_depth, color_type, raw_rows):
         + chunk(b"IDAT", zlib.compress(raw_rows))
         + chunk(b"IEND", b"")
     )
-
-
-def noisy_jpeg_bytes(size=64):
-    rng = np.random.default_rng(0)
-    buffer = io.BytesIO()
-    from PIL import Image
-
-    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype="uint8")).save(buffer, "JPEG")
-    return buffer.getvalue()
 
 
 def with_size(jpeg, width, height):
@@ -121,11 +112,6 @@ def tiff_named_png(path):  # a format TensorFlow does not decode at all
 
 def rgb_jpeg(path):
     save(path, uniform("RGB", RGB), quality=100)
-
-
-def truncated_jpeg(path):
-    jpeg = noisy_jpeg_bytes()
-    path.write_bytes(jpeg[: len(jpeg) // 2])
 
 
 def truncated_png(path):
@@ -336,54 +322,3 @@ def test_the_real_photos_all_pass_the_check(caplog):
     assert bundle.bad_files == []
     assert "Checked 3000 image files in" in caplog.text
     assert "0 unreadable, 0 decoded with Pillow" in caplog.text
-
-
-# --- the real CLI ------------------------------------------------------------------------
-
-
-def photos_with_bad_files(tmp_path):
-    root = make_class_folder(tmp_path / "photos", per_class=8, size=(16, 16), suffix=".png")
-    truncated_jpeg(root / "cats" / "cut.jpg")
-    (root / "dogs" / "empty.jpg").write_bytes(b"")
-    (root / "dogs" / "chat_été_猫.jpg").write_text("not a photo")
-    return root
-
-
-@pytest.mark.slow
-def test_train_counts_and_lists_the_skipped_files(tmp_path):
-    root = photos_with_bad_files(tmp_path)
-    result = run_train(
-        "data=image_folder",
-        f"data.root={root}",
-        "data.image_size=[16,16]",
-        "data.batch_size=8",
-        "trainer.epochs=1",
-        cwd=tmp_path,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
-    run = only_run_dir(tmp_path)
-    assert f"Skipped 3 unreadable or empty files; they are listed in {run}" in (output)
-    lines = (run / "bad_files.txt").read_text(encoding="utf-8").splitlines()
-    listed = dict(line.split("\t") for line in lines)
-    assert listed.keys() == {
-        str(root / "cats" / "cut.jpg"),
-        str(root / "dogs" / "chat_été_猫.jpg"),
-        str(root / "dogs" / "empty.jpg"),
-    }
-    assert listed[str(root / "dogs" / "empty.jpg")] == "empty file (0 bytes)"
-    config = (run / "config.yaml").read_text()
-    assert "train: 13" in config and "validation: 3" in config  # the 16 readable images
-
-
-def test_train_with_on_bad_file_error_stops_before_training(tmp_path):
-    root = photos_with_bad_files(tmp_path)
-    result = run_train(
-        "data=image_folder", f"data.root={root}", "data.on_bad_file=error", cwd=tmp_path
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 2, output[-3000:]
-    (error,) = [line for line in output.splitlines() if line.startswith("Error:")]
-    assert str(root / "cats" / "cut.jpg") in error and "truncated" in error
-    assert "data.on_bad_file=skip" in error
-    assert "Traceback" not in output and "Epoch" not in output

@@ -1,8 +1,14 @@
-"""IMDB, Reuters and Boston housing from tiny npz files in Keras's own format: no network."""
+"""IMDB, Reuters and Boston housing from tiny npz files in Keras's own format: no network.
 
+A file that is not an .npz, or lacks a key, is a one-line `ConfigError` that names it and
+the keys it must hold.
+"""
+
+import keras
 import numpy as np
 import pytest
 
+from helpers import assert_one_line, collect, zipped
 from kerasrun.data import build_data, keras_text
 from kerasrun.errors import ConfigError
 
@@ -52,11 +58,6 @@ def boston_file(tmp_path):
     path = tmp_path / "boston_housing.npz"
     np.savez(path, x=x, y=x[:, 0] / 10 + rng.normal(0, 1, 60))
     return path
-
-
-def collect(ds):
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
-    return np.concatenate(xs), np.concatenate(ys)
 
 
 def multi_hot(sequences, num_words):
@@ -135,7 +136,6 @@ def test_imdb_sequence_encoding_pads_to_maxlen(imdb_file):
     assert bundle.sizes["validation"] == 0
     x_test, y_test = collect(bundle.test_dataset)
     assert x_test.dtype == np.int32 and x_test.shape == (40, 12) and y_test.dtype == np.int32
-    import keras
 
     (_, _), (ref, _) = keras_text.load_imdb_file(imdb_file, num_words=10000)
     np.testing.assert_array_equal(x_test, keras.utils.pad_sequences(list(ref), maxlen=12))
@@ -266,7 +266,6 @@ def test_a_file_without_keras_keys_is_a_config_error(tmp_path):
 
 @pytest.mark.parametrize("name", NEW)
 def test_offline_download_says_where_to_get_the_file(name, monkeypatch):
-    import keras
 
     def offline(**kwargs):
         raise Exception("URL fetch failure on https://...: None -- [Errno -3] no network")
@@ -288,3 +287,52 @@ def test_reuters_also_reads_a_file_split_as_imdb_npz(imdb_file):
         np.testing.assert_array_equal(y, y_ref)
     bundle = build_data("reuters", path=str(imdb_file), validation_size=10, seed=0)
     assert bundle.sizes == {"train": 50, "validation": 10, "test": 40}
+
+
+# --- Keras-format npz files (data.path) -----------------------------------------------------------
+
+
+def _npy(path):
+    np.save(path, np.zeros(3))
+    return path.with_suffix(".npy").read_bytes()
+
+
+NOT_NPZ = {
+    "empty": (lambda tmp: b"", "which is empty (0 bytes)"),
+    "text": (lambda tmp: b"x_train,y_train\n1,0\n", "which is not an .npz (a zip archive"),
+    "npy": (lambda tmp: _npy(tmp / "one"), "which is one .npy array, not an .npz"),
+    "truncated": (lambda tmp: zipped("x" * 500)[:60], "damaged or truncated zip archive"),
+}
+KEYS = {
+    "imdb": "x_train, y_train, x_test, y_test",
+    "reuters": "x, y or x_train, y_train, x_test, y_test",
+    "boston_housing": "x, y",
+    "mnist": "x_train, y_train, x_test, y_test",
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+@pytest.mark.parametrize("kind", sorted(NOT_NPZ))
+def test_a_file_that_is_not_an_npz_names_the_file_and_the_keys(tmp_path, name, kind):
+    make, what = NOT_NPZ[kind]
+    path = tmp_path / f"{name}.npz"
+    path.write_bytes(make(tmp_path))
+    with pytest.raises(ConfigError) as e:
+        build_data(name, path=str(path), seed=0)
+    assert_one_line(e, f"data.path='{path}'", what, KEYS[name], f"{name}.npz")
+
+
+@pytest.mark.parametrize(
+    "name, arrays, lacks",
+    [
+        ("imdb", ("x_train", "y_train", "x_test"), "lacks y_test (it holds x_test, x_train"),
+        ("boston_housing", ("x",), "lacks y (it holds x)"),
+        ("mnist", ("x_train", "y_train", "x_test"), "lacks y_test"),
+    ],
+)
+def test_an_npz_missing_a_key_names_the_file_and_the_expected_keys(tmp_path, name, arrays, lacks):
+    path = tmp_path / f"{name}.npz"
+    np.savez(path, **{key: np.zeros((4, 2)) for key in arrays})
+    with pytest.raises(ConfigError) as e:
+        build_data(name, path=str(path), seed=0)
+    assert_one_line(e, f"data.path='{path}'", KEYS[name], lacks)

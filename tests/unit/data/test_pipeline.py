@@ -1,18 +1,15 @@
-"""Issue 7, promises 4 and 6: JPEGs decoded at reduced resolution, on real files written in
-tmp_path; the "First step after X s" line of a real `train` run.
+"""JPEGs decoded at reduced resolution, on real files written in tmp_path.
 
 `files_dataset` decodes a JPEG at least twice the target size at 1/2, 1/4 or 1/8 scale
 (libjpeg scales while decoding). These tests check the pixels against a full decode +
-resize (`reduced_decode=False`, the pipeline as it was), and that other formats are
-untouched. Correctness only: the speed is measured by scripts/benchmark.py.
+resize (`reduced_decode=False`, the pipeline as it was), that other formats are untouched,
+and that `predict` (`rundir.run.load_images`) reads a JPEG as training did. Correctness
+only: the speed is measured by scripts/benchmark.py.
 """
-
-import re
 
 import numpy as np
 import pytest
 
-from cli import only_run_dir, run_train
 from kerasrun.data.images import jpeg_ratio
 from kerasrun.data.pipeline import files_dataset
 
@@ -122,17 +119,6 @@ def test_mixed_ratios_keep_the_order_of_the_files(tmp_path):
     assert [label for _, label in got] == [10, 11, 12, 13, 14]
     for (image, _), (reference, _) in zip(got, expected, strict=True):
         assert np.abs(image.astype("float32") - reference).mean() < 6.0
-
-
-def test_train_reports_the_time_to_its_first_step_once(tmp_path):
-    """One line, on the console and in train.log, however many epochs (here 2)."""
-    result = run_train("trainer.epochs=2", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = re.findall(r"First step after \d+\.\d s", result.stdout)
-    assert len(lines) == 1, result.stdout
-    log = (only_run_dir(tmp_path) / "train.log").read_text()
-    assert log.count("First step after") == 1
-    assert log.index("First step after") < log.index("Epoch 1/2")
 
 
 @pytest.mark.parametrize("size", [(150, 150), (64, 64)])

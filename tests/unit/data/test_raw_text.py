@@ -1,13 +1,21 @@
-"""The book's 6.1.3: raw aclImdb reviews, TextVectorization, GloVe vectors in a frozen Embedding.
+"""The book's 6.1.3: raw aclImdb reviews, TextVectorization, GloVe vectors for a frozen Embedding.
 
-A tiny `aclImdb` tree and a tiny GloVe file are written into tmp_path; the download is served
-by an http.server on 127.0.0.1. Real TensorFlow and Keras throughout.
+A tiny `aclImdb` tree and a tiny GloVe file are written into tmp_path (conftest's `aclimdb`
+and `glove`); the download is served by an http.server on 127.0.0.1. Real TensorFlow and
+Keras throughout.
+
+Bad reviews: every file is read before training, so nothing fails mid-epoch. A file with no
+text (0 bytes, only white space) or that cannot be read is skipped and counted in
+`DataBundle.bad_files`, which `train` writes to `<run>/bad_files.txt`; a review with bytes
+that are not UTF-8 is kept with U+FFFD and counted in a warning; hidden files (.DS_Store,
+macOS's ._name.txt) are not reviews.
 """
 
+import codecs
 import hashlib
 import io
-import json
 import logging
+import os
 import tarfile
 import zipfile
 
@@ -15,82 +23,26 @@ import keras
 import numpy as np
 import pytest
 
-from cli import only_run_dir, read_metrics, run_train
+from helpers import (
+    CLASS_WORD,
+    FILLER,
+    GLOVE,
+    GLOVE_DIM,
+    MORE,
+    Server,
+    assert_one_line,
+    collect,
+    write_aclimdb,
+    write_glove,
+)
 from kerasrun.data import build_data, raw_text
 from kerasrun.errors import ConfigError
-from kerasrun.models import build_model
-from kerasrun.tasks import Task
-from test_data import _Server
-
-FILLER = ["the", "movie", "film", "plot", "actor", "scene", "story", "music"]
-# The second word of every review says its class: a separable problem.
-CLASS_WORD = {0: "awful", 1: "great"}
-MORE = {0: ["boring", "dull"], 1: ["wonderful", "superb"]}
-PER_CLASS = {"train": 40, "test": 20}
-DIM = 4
-GLOVE = {  # words of the reviews and one that is not ("banana"); "the", "film"... are missing
-    "great": [1.0, 2.0, 3.0, 4.0],
-    "awful": [-1.0, -2.0, -3.0, -4.0],
-    "movie": [0.5, 0.25, -0.5, 0.125],
-    "boring": [0.0, 1.5, 0.0, -1.5],
-    "banana": [9.0, 9.0, 9.0, 9.0],
-}
-BINARY = Task("binary")
-
-
-def write_aclimdb(parent, seed=0):
-    """`parent/aclImdb/{train,test}/{neg,pos}/<i>_<rating>.txt`, as Stanford's archive.
-
-    Review k starts with its own word `uniq<k>` (so a word of a validation or test review is
-    never in the training vocabulary), then its class word. One positive training review has
-    `<br />` tags, one negative one a byte that is not UTF-8; train/unsup/ must be ignored.
-    """
-    rng = np.random.default_rng(seed)
-    k = 0
-    for split, n in PER_CLASS.items():
-        for label, name in enumerate(("neg", "pos")):
-            folder = parent / "aclImdb" / split / name
-            folder.mkdir(parents=True)
-            for i in range(n):
-                words = [f"uniq{k}", CLASS_WORD[label], *rng.choice(FILLER + MORE[label], 12)]
-                data = " ".join(words).encode()
-                if (split, label, i) == ("train", 1, 0):
-                    data += b"<br /><br />the end"
-                if (split, label, i) == ("train", 0, 1):
-                    data += b" caf\xe9"  # Latin-1, not UTF-8
-                (folder / f"{i}_{8 if label else 2}.txt").write_bytes(data)
-                k += 1
-    unsup = parent / "aclImdb" / "train" / "unsup"
-    unsup.mkdir()
-    (unsup / "0_0.txt").write_text("unlabelled words " * 5)
-    (parent / "aclImdb" / "README").write_text("Large Movie Review Dataset v1.0")
-    return parent / "aclImdb"
-
-
-def write_glove(path, vectors=GLOVE):
-    path.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in vectors.items()))
-    return path
-
-
-@pytest.fixture
-def aclimdb(tmp_path):
-    return write_aclimdb(tmp_path / "data")
-
-
-@pytest.fixture
-def glove(tmp_path):
-    return write_glove(tmp_path / "glove.4d.txt")
 
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_session():
     yield
     keras.backend.clear_session()
-
-
-def collect(ds):
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
-    return np.concatenate(xs), np.concatenate(ys)
 
 
 def build(root, **kwargs):
@@ -163,7 +115,7 @@ def test_embedding_matrix_rows_are_the_glove_vectors(aclimdb, glove, caplog):
         bundle = build(aclimdb, embeddings={"path": str(glove), "trainable": False})
     matrix = bundle.embeddings["matrix"]
     assert bundle.embeddings["trainable"] is False
-    assert matrix.shape == (200, DIM) and matrix.dtype == np.float32  # max_tokens rows
+    assert matrix.shape == (200, GLOVE_DIM) and matrix.dtype == np.float32  # max_tokens rows
     x, y = collect(bundle.train_dataset)
     great, awful = x[y == 1, 1][0], x[y == 0, 1][0]
     np.testing.assert_array_equal(matrix[great], GLOVE["great"])
@@ -177,9 +129,9 @@ def test_embedding_matrix_rows_are_the_glove_vectors(aclimdb, glove, caplog):
 
 def test_embedding_matrix_has_max_tokens_rows_for_a_smaller_vocabulary(tmp_path):
     vocabulary = ["", "[UNK]", "movie", "the", "great"]
-    path = write_glove(tmp_path / "g.txt", {**GLOVE, "[UNK]": [7.0] * DIM})
+    path = write_glove(tmp_path / "g.txt", {**GLOVE, "[UNK]": [7.0] * GLOVE_DIM})
     matrix = raw_text.embedding_matrix(path, vocabulary, 8)
-    expected = np.zeros((8, DIM), "float32")
+    expected = np.zeros((8, GLOVE_DIM), "float32")
     expected[2], expected[4] = GLOVE["movie"], GLOVE["great"]
     np.testing.assert_array_equal(matrix, expected)
 
@@ -265,7 +217,7 @@ def served_tar(tmp_path, monkeypatch):
     with zipfile.ZipFile(other, "w") as archive:
         archive.writestr("readme.txt", "hello")
     (site / "other.zip").write_bytes(other.getvalue())
-    server = _Server(site)
+    server = Server(site)
     server.size = len(buffer.getvalue())
     server.sha256 = hashlib.sha256(buffer.getvalue()).hexdigest()
     yield server
@@ -311,138 +263,97 @@ def test_the_published_archive_checksum_is_the_default():
     assert len(raw_text.ACLIMDB_SHA256) == 64
 
 
-# --- the models' Embedding ------------------------------------------------------------------------
+def test_empty_and_unreadable_reviews_are_skipped_and_counted(aclimdb):
+    (aclimdb / "train" / "pos" / "0_8.txt").write_bytes(b"")
+    (aclimdb / "train" / "neg" / "0_2.txt").write_text(" \n\t<br /><br />\n")
+    (aclimdb / "test" / "pos" / "90_8.txt").symlink_to(aclimdb / "moved" / "90_8.txt")
+    (aclimdb / "test" / "neg" / "91_2.txt").mkdir()  # a folder named like a review
+    bundle = build(aclimdb)
+    reasons = {os.path.relpath(path, aclimdb): why for path, why in bundle.bad_files}
+    assert reasons == {
+        "train/pos/0_8.txt": "empty file (0 bytes)",
+        "train/neg/0_2.txt": "no text, only white space",
+        "test/pos/90_8.txt": "cannot be read (No such file or directory)",
+        "test/neg/91_2.txt": "cannot be read (Is a directory)",
+    }
+    # The 40 test reviews are still 40 (two unreadable extras skipped); 78 of 80 train.
+    assert bundle.sizes["test"] == 40
+    texts, _ = raw_text.read_reviews(aclimdb, "train")
+    assert len(texts) == 78 and all(t.strip() for t in texts)
 
 
-TEXT_MODELS = {
-    "embedding_flatten": {},
-    "simple_rnn": {},
-    "lstm": {},
-    "gru": {"num_words": 50},
-    "conv1d": {"kernel_size": 3, "pool_size": 2},
-}
+def test_a_class_whose_every_review_is_empty_is_one_line_error(aclimdb):
+    for path in (aclimdb / "train" / "pos").glob("*.txt"):
+        path.write_bytes(b"")
+    with pytest.raises(ConfigError) as e:
+        build(aclimdb)
+    message = str(e.value)
+    assert "\n" not in message and "Received: " in message
+    assert f"{aclimdb}/train/pos/ holds 40 .txt files, all skipped" in message
+    assert "empty file (0 bytes)" in message
 
 
-def vectors(num_words=50, dim=6, trainable=False):
-    matrix = np.random.default_rng(0).normal(size=(num_words, dim)).astype("float32")
-    return {"matrix": matrix, "trainable": trainable}
+def test_reviews_that_are_not_utf8_are_kept_with_replacement_and_counted(aclimdb, caplog):
+    # The fixture's train/neg/1_2.txt ends in Latin-1 "caf\xe9"; one more in test/.
+    path = aclimdb / "test" / "pos" / "3_8.txt"
+    path.write_bytes(path.read_bytes() + b" na\xefve")
+    with caplog.at_level(logging.WARNING, logger="kerasrun"):
+        bundle = build(aclimdb)
+    assert bundle.bad_files == [] and bundle.sizes["test"] == 40  # kept, not skipped
+    warnings = [r.getMessage() for r in caplog.records if "not valid UTF-8" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("2 review files are not valid UTF-8 (first: ")
+    assert "train/neg/1_2.txt" in warnings[0] and "U+FFFD" in warnings[0]
+    texts, _ = raw_text.read_reviews(aclimdb, "test")
+    assert sum(t.endswith(" na\ufffdve") for t in texts) == 1
 
 
-def embedding_of(model):
-    return next(layer for layer in model.layers if isinstance(layer, keras.layers.Embedding))
+@pytest.mark.parametrize(
+    "encoding, bom",
+    [
+        ("utf-8", codecs.BOM_UTF8),
+        ("utf-16-le", codecs.BOM_UTF16_LE),
+        ("utf-16-be", codecs.BOM_UTF16_BE),
+    ],
+)
+def test_a_byte_order_mark_is_read_and_not_glued_to_the_first_word(aclimdb, encoding, bom):
+    path = aclimdb / "train" / "pos" / "0_8.txt"
+    plain = path.read_text(encoding="utf-8")
+    path.write_bytes(bom + plain.encode(encoding))
+    texts, _ = raw_text.read_reviews(aclimdb, "train")
+    assert plain.replace("<br />", " ") in texts
+    assert not any("\ufeff" in t or "\x00" in t for t in texts)
 
 
-@pytest.mark.parametrize("name", TEXT_MODELS)
-@pytest.mark.parametrize("trainable", [False, True])
-def test_pretrained_vectors_fill_the_embedding(name, trainable):
-    embeddings = vectors(trainable=trainable)
-    kwargs = {**TEXT_MODELS[name], "num_words": 50, "embedding_dim": 6}
-    model = build_model(name, input_shape=(20,), task=BINARY, embeddings=embeddings, **kwargs)
-    layer = embedding_of(model)
-    np.testing.assert_array_equal(layer.get_weights()[0], embeddings["matrix"])
-    assert layer.trainable is trainable
-    assert any(w is layer.embeddings for w in model.trainable_weights) is trainable
-    plain = build_model(name, input_shape=(20,), task=BINARY, **kwargs)
-    frozen = 0 if trainable else 50 * 6
-    assert model.count_params() == plain.count_params()
-    trainable_count = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable_count == plain.count_params() - frozen
-    # The vectors are weights, not a Constant initializer copied into the model's config.
-    assert "__numpy__" not in json.dumps(model.get_config())
+def test_hidden_files_in_class_folders_are_not_reviews(aclimdb):
+    before, _ = raw_text.read_reviews(aclimdb, "train")
+    for name in ("neg", "pos"):
+        folder = aclimdb / "train" / name
+        (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1\x00\x00")
+        # macOS writes these "AppleDouble" copies to FAT/exFAT and network drives.
+        (folder / "._0_8.txt").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X\xff")
+    bad_files, not_utf8 = [], []
+    after, labels = raw_text.read_reviews(aclimdb, "train", bad_files=bad_files, not_utf8=not_utf8)
+    assert after == before and len(labels) == 80
+    assert bad_files == [] and not any("._" in p for p in not_utf8)
 
 
-def test_frozen_vectors_survive_fit_and_a_keras_round_trip(tmp_path):
-    embeddings = vectors()
-    model = build_model(
-        "embedding_flatten",
-        input_shape=(20,),
-        task=BINARY,
-        num_words=50,
-        embedding_dim=6,
-        units=[4],
-        embeddings=embeddings,
-    )
-    model.compile(optimizer="rmsprop", loss="binary_crossentropy")
-    x = np.random.default_rng(1).integers(0, 50, size=(16, 20)).astype("int32")
-    model.fit(x, np.arange(16) % 2, epochs=2, verbose=0)
-    model.save(tmp_path / "model.keras")
-    loaded = keras.models.load_model(tmp_path / "model.keras")
-    layer = embedding_of(loaded)
-    assert layer.trainable is False
-    np.testing.assert_array_equal(layer.get_weights()[0], embeddings["matrix"])
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-
-
-@pytest.mark.parametrize("name", TEXT_MODELS)
-def test_a_matrix_of_another_shape_is_one_line_error(name):
-    kwargs = {**TEXT_MODELS[name], "num_words": 50, "embedding_dim": 8}
-    with pytest.raises(ConfigError) as error:
-        build_model(name, input_shape=(20,), task=BINARY, embeddings=vectors(), **kwargs)
-    message = str(error.value)
-    assert "\n" not in message
-    assert "Received: model.num_words=50, model.embedding_dim=8" in message
-    assert "model.embedding_dim=6" in message and "data.max_tokens=50" in message
-
-
-def test_time_series_models_refuse_word_vectors():
-    with pytest.raises(ConfigError, match="model.num_words=None"):
-        build_model("gru", input_shape=(12, 3), task=BINARY, embeddings=vectors())
-    with pytest.raises(ConfigError, match="need a model with a word Embedding"):
-        build_model("conv1d_gru", input_shape=(40, 3), task=BINARY, embeddings=vectors())
-
-
-# --- the presets through the real `train` command -------------------------------------------------
-
-
-def test_glove_preset_needs_the_glove_file(tmp_path, aclimdb):
-    result = run_train("experiment=imdb_raw_glove_200", f"data.root={aclimdb}", cwd=tmp_path)
-    output = result.stdout + result.stderr
-    assert result.returncode == 2, output[-3000:]
-    errors = [line for line in output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "glove_path is required" in errors[0], output[-3000:]
-    assert "Traceback" not in output
-
-
-@pytest.mark.slow
-def test_glove_preset_trains_with_a_frozen_embedding(tmp_path, aclimdb, glove):
-    result = run_train(
-        "experiment=imdb_raw_glove_200",
-        "debug=default",
-        f"data.root={aclimdb}",
-        f"data.embeddings.path={glove}",  # or glove_path=, the preset's own key
-        f"model.embedding_dim={DIM}",
-        "data.train_samples=30",
-        "data.validation_samples=20",
-        "data.batch_size=16",
-        cwd=tmp_path,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
-    assert "GloVe: 4 of the" in output
-    run_dir = only_run_dir(tmp_path)
-    metrics = read_metrics(run_dir)
-    assert metrics["status"] == "finished" and metrics["epochs"] == 1
-    model = keras.models.load_model(run_dir / "model.keras")
-    layer = embedding_of(model)
-    matrix = layer.get_weights()[0]
-    assert layer.trainable is False and matrix.shape == (10000, DIM)
-    assert {tuple(row) for row in matrix if row.any()} == {
-        tuple(GLOVE[w]) for w in ("great", "awful", "movie", "boring")
-    }  # unchanged by training
-    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == 100 * DIM * 32 + 32 + 33
-
-
-@pytest.mark.slow
-def test_noglove_preset_learns_the_separable_reviews(tmp_path, aclimdb):
-    result = run_train(
-        "experiment=imdb_raw_noglove_200",
-        f"data.root={aclimdb}",
-        "data.train_samples=60",
-        "data.validation_samples=20",
-        "data.output_sequence_length=10",
-        "trainer.epochs=8",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    metrics = read_metrics(only_run_dir(tmp_path))
-    assert metrics["test_accuracy"] >= 0.9, metrics
+@pytest.mark.parametrize(
+    "change, where",
+    [
+        (lambda a: [p.unlink() for p in (a / "train" / "pos").glob("*.txt")], "train/pos/ holds"),
+        (lambda a: (a / "test" / "neg").rename(a / "test" / "negative"), "test/neg/ is missing"),
+        (lambda a: (a / "train").rename(a / "training"), "train/ is missing"),
+    ],
+    ids=["empty-class-folder", "missing-class-folder", "missing-train"],
+)
+def test_a_missing_or_empty_folder_is_named(aclimdb, change, where):
+    change(aclimdb)
+    (aclimdb / "test" / "pos" / ".DS_Store").write_bytes(b"\x00")  # hidden files do not count
+    with pytest.raises(ConfigError) as e:
+        build(aclimdb)
+    assert_one_line(e, f"data.root='{aclimdb}', where {where}", "train/neg, train/pos")
+    # Pointed at the folder holding aclImdb/, the path names aclImdb/.
+    with pytest.raises(ConfigError) as e:
+        build(aclimdb.parent)
+    assert_one_line(e, f"data.root='{aclimdb.parent}', where aclImdb/{where}")

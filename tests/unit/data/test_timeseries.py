@@ -1,40 +1,19 @@
-"""Time-series windows from small generated CSVs: no network."""
+"""Time-series windows from small generated CSVs: no network.
+
+Bad series: nothing is dropped or filled (either would shift or invent time steps). A missing
+or non-numeric value is a one-line `ConfigError` naming the column, the first bad row and how
+many rows have one. UTF-8 (with or without a BOM) and UTF-16 with a BOM are read; any other
+encoding is an error naming the first bad byte's line (no guessing).
+"""
+
+import codecs
 
 import numpy as np
 import pytest
 
+from helpers import JENA_COLUMNS, assert_one_line, collect, series_text, write_csv, zipped
 from kerasrun.data import build_data, timeseries
 from kerasrun.errors import ConfigError
-
-JENA_COLUMNS = [
-    "Date Time",
-    "p (mbar)",
-    "T (degC)",
-    "Tpot (K)",
-    "Tdew (degC)",
-    "rh (%)",
-    "VPmax (mbar)",
-    "VPact (mbar)",
-    "VPdef (mbar)",
-    "sh (g/kg)",
-    "H2OC (mmol/mol)",
-    "rho (g/m**3)",
-    "wv (m/s)",
-    "max. wv (m/s)",
-    "wd (deg)",
-]
-
-
-def write_csv(path, header, columns, dates=True):
-    """`columns`: numeric arrays of one length; a "Date Time" text column first if `dates`."""
-    n = len(columns[0])
-    with open(path, "w") as f:
-        f.write(",".join(f'"{h}"' for h in header) + "\n")
-        for i in range(n):
-            cells = [f"01.01.2009 {i:06d}"] if dates else []
-            cells += [repr(float(c[i])) for c in columns]
-            f.write(",".join(cells) + "\n")
-    return path
 
 
 @pytest.fixture
@@ -55,11 +34,6 @@ def sine_csv(tmp_path):
     pressure = 1000 + rng.normal(0, 3, n)
     path = write_csv(tmp_path / "sine.csv", ["Date Time", "T", "p"], [temp, pressure])
     return path, temp, pressure
-
-
-def collect(ds):
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
-    return np.concatenate(xs), np.concatenate(ys)
 
 
 # --- the YAML files and the registry ---------------------------------------------------------
@@ -314,3 +288,119 @@ def test_too_short_and_bad_window_settings(rows_csv):
         "csv_timeseries", lookback=4, step=1, delay=1, train_rows=200, validation_rows=0, **base
     )
     assert b.validation_dataset is None and set(b.baseline) == {"test_mae", "test_mae_original"}
+
+
+WINDOW = dict(lookback=4, step=1, delay=1, seed=0)
+
+
+def build_series(path, target="T", **kwargs):
+    return build_data("csv_timeseries", path=str(path), target=target, **{**WINDOW, **kwargs})
+
+
+# --- CSV time series: empty, header only, separators ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, what",
+    [
+        (b"", "which is empty (0 bytes)"),
+        (b'"Date Time","T","p"\n', "which has only a header"),
+        (b'"Date Time","T","p"', "which has only a header"),  # no line end
+        (b"\n\n\n", "which has no rows"),
+    ],
+)
+def test_an_empty_or_header_only_csv_is_one_line_error(tmp_path, content, what):
+    path = tmp_path / "series.csv"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as e:
+        build_series(path)
+    assert_one_line(e, f"data.path='{path}'", what)
+
+
+@pytest.mark.parametrize("sep, what", [(";", "semicolon"), ("\t", "tab")])
+def test_a_semicolon_or_tab_separated_csv_says_the_separator(tmp_path, sep, what):
+    path = tmp_path / "series.csv"
+    path.write_text(series_text(sep=sep))
+    with pytest.raises(ConfigError) as e:
+        build_series(path)
+    assert_one_line(e, f"data.path='{path}'", f"a {what}-separated file", "with commas")
+
+
+# --- CSV time series: missing and non-numeric values ---------------------------------------------
+
+
+def test_missing_values_are_an_error_naming_the_first_row_and_counting_the_rows(tmp_path):
+    # Rows 3, 5 and 6 have a bad target: dropping them would shift every later window in time.
+    text = series_text()
+    for row, cell in ((3, ""), (5, "NaN"), (6, "NA")):
+        text = text.replace(f"d{row},{float(row)!r},", f"d{row},{cell},")
+    path = tmp_path / "series.csv"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        build_series(path)
+    assert_one_line(
+        e,
+        "column 'T' has a missing value in data row 3 (0-based; line 5 of the file)",
+        "2 more rows have one too",
+    )
+    # Only the used columns matter: the series of 'p' alone is fine.
+    assert build_series(path, target="p", features=["p"]).sizes["train"] > 0
+
+
+def test_a_non_numeric_cell_in_an_unused_date_column_is_fine_and_in_a_used_one_an_error(
+    tmp_path,
+):
+    path = tmp_path / "series.csv"
+    path.write_text(series_text().replace("d9,9.0,-9.0", "d9,9.0,n/a"))
+    with pytest.raises(ConfigError) as e:
+        build_series(path)  # features=None: every numeric column, 'p' included
+    assert_one_line(e, "column 'p' has the non-numeric value 'n/a' in data row 9")
+    assert build_series(path, features=["T"]).input_shape == (4, 1)  # "Date Time" is text
+
+
+# --- CSV time series: encodings ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16-le", "utf-16-be"])
+def test_utf8_with_bom_and_utf16_with_bom_read_as_utf8(tmp_path, encoding):
+    # "T" first: a BOM left in would make the first column '\ufeff"T"', not the target.
+    text = series_text(header=("T", "p"))
+    plain = tmp_path / "plain.csv"
+    plain.write_text(text, encoding="utf-8")
+    other = tmp_path / f"{encoding}.csv"
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}.get(encoding, b"")
+    other.write_bytes(bom + text.encode(encoding))
+    expected, got = build_series(plain), build_series(other)
+    assert got.input_shape == expected.input_shape == (4, 2)
+    assert got.baseline == expected.baseline
+    for name in ("validation_dataset", "test_dataset"):
+        for a, b in zip(collect(getattr(got, name)), collect(getattr(expected, name)), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "make, parts",
+    [
+        # Latin-1 "°" in the header (a German weather export): line 1.
+        (
+            lambda: series_text(header=("Date Time", "T (\xb0C)", "p")).encode("latin-1"),
+            ["which is not UTF-8: byte 0xb0 on line 1", "Latin-1", "iconv"],
+        ),
+        # Latin-1 "é" in a date cell of data row 3: line 5.
+        (
+            lambda: series_text().replace("d3,", "d\xe9,").encode("latin-1"),
+            ["which is not UTF-8: byte 0xe9 on line 5"],
+        ),
+        # UTF-16 without its byte-order mark: NUL bytes everywhere.
+        (lambda: series_text().encode("utf-16-le"), ["NUL bytes", "UTF-16 without a byte"]),
+        # The zipped download given as the CSV.
+        (lambda: zipped(series_text()), ["which is a zip archive", "Unzip it"]),
+    ],
+    ids=["latin1-header", "latin1-cell", "utf16-no-bom", "zip"],
+)
+def test_an_unreadable_encoding_is_one_line_error_naming_the_file(tmp_path, make, parts):
+    path = tmp_path / "series.csv"
+    path.write_bytes(make())
+    with pytest.raises(ConfigError) as e:
+        build_series(path, target="p")
+    assert_one_line(e, f"data.path='{path}'", "UTF-8 (or UTF-16 with a byte-order mark)", *parts)

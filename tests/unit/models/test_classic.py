@@ -1,7 +1,8 @@
 """The classic architectures (models/classic*.py): published parameter counts, a training step
 on every model, the small-image stems, the batch_norm switch, saving, and too-small images.
 
-Real Keras models and real training steps on generated images; one real `train` run.
+Real Keras models and real training steps on generated images (the `train` run of a CIFAR-10
+preset is in cli/test_train.py).
 """
 
 import math
@@ -11,8 +12,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from cli import only_run_dir, read_metrics, run_train
-from conftest import REPO, make_class_folder
+from helpers import REPO
 from kerasrun.errors import ConfigError
 from kerasrun.models import build_model, load_model
 from kerasrun.tasks import Task
@@ -217,28 +217,3 @@ def test_too_small_images_are_refused_with_the_size_that_works(name, kwargs, sid
 def test_bad_values_name_the_key(name, kwargs, expected):
     with pytest.raises(ConfigError, match=expected):
         build_model(name, input_shape=(32, 32, 3), task=TEN, **kwargs)
-
-
-# --- end to end: a CIFAR-10 preset on your own images ------------------------------------------
-
-
-def test_cifar10_preset_trains_on_an_image_folder(tmp_path):
-    """`train experiment=cifar10_separable data=image_folder`: a preset's model, optimizer,
-    augmentation and callbacks on a folder of JPEGs at CIFAR-10's size (the real CLI)."""
-    photos = make_class_folder(tmp_path / "photos", per_class=12, size=(40, 36))
-    result = run_train(
-        "experiment=cifar10_separable",
-        "data=image_folder",
-        f"data.root={photos}",
-        "data.image_size=[32,32]",
-        "data.batch_size=8",
-        "trainer.epochs=1",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    run = only_run_dir(tmp_path)
-    metrics = read_metrics(run)
-    assert metrics["status"] == "finished" and math.isfinite(metrics["loss"]), metrics
-    model = load_model(run / "model.keras")
-    assert model.name == "separable_convnet" and model.output_shape == (None, 1)  # binary head
-    assert any(isinstance(x, keras.layers.BatchNormalization) for x in model.layers)  # preset

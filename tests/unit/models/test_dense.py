@@ -1,19 +1,19 @@
 """The dense builders: the book's chapter 3, 4 and 6.1.2 parameter counts, heads and errors."""
 
 import inspect
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from helpers import REPO
 from kerasrun.errors import ConfigError
 from kerasrun.models import MODELS, build_model
 from kerasrun.models.dense import embedding_flatten, mlp
 from kerasrun.tasks import Task
 
-CONF_MODEL = Path(__file__).resolve().parents[1] / "conf" / "model"
+CONF_MODEL = REPO / "conf" / "model"
 # Supplied by `train` (the data's shape and task, pretrained word vectors), never YAML keys.
 GIVEN = {"input_shape", "task", "embeddings"}
 BINARY = Task("binary")

@@ -1,25 +1,19 @@
 """The book's generative recipes (8.4 VAE, 8.5 DCGAN): layers, training steps, saving, the
-images each epoch in TensorBoard, one-class data, and the config errors.
+latent grid, one-class data, and the config errors.
 
-Real Keras models on tiny real images; two real `train` runs (digits VAE, one-folder DCGAN).
+Real Keras models on tiny real images, in this process (the real `train` runs are in
+cli/test_generative.py).
 """
 
-import io
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-from PIL import Image
 
-from cli import only_run_dir, read_metrics, run_train
-from conftest import make_class_folder
+from helpers import make_class_folder
 from kerasrun.data import build_data
 from kerasrun.errors import ConfigError
-from kerasrun.evaluate import evaluate
 from kerasrun.models import build_model, load_model
 from kerasrun.models.generative import dcgan, vae
 from kerasrun.pictures import GRID_MARGIN
@@ -34,25 +28,6 @@ def raw_images(shape, n, seed=0):
     """Float32 images in [0, 255] and int labels, what every kerasrun dataset yields."""
     rng = np.random.default_rng(seed)
     return rng.uniform(0, 255, (n, *shape)).astype("float32"), np.zeros(n, "int32")
-
-
-def tensorboard_images(event_dir):
-    """`{tag: [(step, PIL image), ...]}` of the `tf.summary.image`s (TensorBoard's reader)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.util import tensor_util
-
-    acc = EventAccumulator(str(event_dir), size_guidance={"tensors": 0})
-    acc.Reload()
-    images = {}
-    for tag in acc.Tags()["tensors"]:
-        if acc.SummaryMetadata(tag).plugin_data.plugin_name != "images":
-            continue
-        for event in acc.Tensors(tag):
-            width, height, png = tensor_util.make_ndarray(event.tensor_proto)[:3]
-            image = Image.open(io.BytesIO(png))
-            assert image.size == (int(width), int(height))
-            images.setdefault(tag, []).append((event.step, image))
-    return images
 
 
 # --- the book's layers --------------------------------------------------------------------
@@ -143,78 +118,6 @@ def test_latent_grid_is_the_books_norm_ppf_grid():
     assert points[-1] == pytest.approx([1.6449, 1.6449], abs=1e-4)
 
 
-# --- real `train` runs --------------------------------------------------------------------
-
-
-def test_train_vae_on_digits_logs_the_latent_grid_each_epoch(tmp_path):
-    result = run_train(
-        "model=vae", "data=digits", "trainer.epochs=2", "model.samples.grid_size=5", cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    run = only_run_dir(tmp_path)
-    metrics = read_metrics(run)
-    for key in ("loss", "val_loss", "best_val_loss", "test_loss", "test_kl_loss"):
-        assert math.isfinite(metrics[key]), key
-    assert metrics["val_loss"] < 0.69  # below a blank decoder's ln 2: it reconstructs something
-    grids = tensorboard_images(run / "tensorboard" / "samples")["latent_grid"]
-    assert [step for step, _ in grids] == [0, 1]  # each epoch, as Keras's scalars
-    assert all(image.size == (5 * 8, 5 * 8) for _, image in grids)
-    pngs = sorted(p.name for p in (run / "samples").iterdir())
-    assert pngs == ["epoch_001.png", "epoch_002.png"]
-    # `evaluate` scores its own losses: no confusion matrix of labels it never learnt.
-    results = evaluate(str(run), split="test", checkpoint="last")
-    assert results["loss"] == pytest.approx(metrics["test_loss"], rel=0.02)  # z is sampled
-    assert "confusion_matrix" not in results
-    # `predict` and `visualize` have no labels to show for it: one line that says where its
-    # images are, before the model is loaded.
-    Image.new("L", (8, 8)).save(tmp_path / "digit.png")
-    for command in (
-        ["predict", f"run={run}", f"inputs=[{tmp_path / 'digit.png'}]"],
-        ["visualize", "kind=filters", f"run={run}"],
-    ):
-        result = subprocess.run(
-            [str(Path(sys.executable).with_name(command[0])), *command[1:]],
-            capture_output=True, text=True, cwd=tmp_path, timeout=120,
-        )  # fmt: skip
-        assert result.returncode == 2, result.stdout + result.stderr
-        (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-        assert "model=vae run, which generates images" in error and str(run / "samples") in error
-        assert "Traceback" not in result.stdout + result.stderr
-
-
-def test_train_dcgan_on_one_image_folder(tmp_path):
-    make_class_folder(tmp_path / "photos", classes=("frogs",), per_class=12, size=(40, 36))
-    result = run_train(
-        "model=dcgan",
-        "data=image_folder",
-        f"data.root={tmp_path / 'photos'}",
-        "data.classes=[frogs]",  # one folder alone: a GAN needs no second class
-        "data.image_size=[24,24]",
-        "data.batch_size=4",
-        "data.validation_split=0",  # as the book's (and dcgan_frogs): no validation
-        "trainer.epochs=2",
-        "trainer.steps_per_epoch=2",
-        "model.generator_filters=8",
-        "model.discriminator_filters=8",
-        "model.samples.count=4",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "monitor" not in result.stderr  # g_loss exists: no Keras warning about it
-    run = only_run_dir(tmp_path)
-    metrics = read_metrics(run)
-    assert math.isfinite(metrics["d_loss"]) and math.isfinite(metrics["g_loss"])
-    assert metrics["epochs"] == 2 and "best_epoch" in metrics  # monitor: g_loss
-    assert (run / "checkpoints" / "best.keras").is_file()
-    generated = tensorboard_images(run / "tensorboard" / "samples")["generated"]
-    side = 2 * 24 + GRID_MARGIN
-    assert [(step, image.size, image.mode) for step, image in generated] == [
-        (0, (side, side), "RGB"),
-        (1, (side, side), "RGB"),
-    ]
-    assert (run / "samples" / "epoch_002.png").is_file()
-
-
 # --- one class, and the errors ------------------------------------------------------------
 
 
@@ -269,17 +172,6 @@ def test_generative_task_has_no_loss_and_a_classifier_needs_two_classes():
         Task("multiclass", num_classes=1)
     with pytest.raises(ConfigError, match=r"Received: model.label_noise=1\.5"):
         dcgan(input_shape=(32, 32, 3), task=GENERATIVE, label_noise=1.5)
-
-
-def test_a_gan_whose_losses_become_nan_counts_as_diverged(tmp_path):
-    """A DCGAN logs d_loss and g_loss, no `loss`: train's divergence check reads them all."""
-    from kerasrun.train import _diverged_message, _first_non_finite
-
-    history = {"d_loss": [0.7, 0.6, float("nan")], "g_loss": [0.9, float("inf"), 1.0]}
-    assert _first_non_finite(history) == (2, "g_loss", float("inf"))
-    assert _first_non_finite({"d_loss": [0.7], "g_loss": [0.9], "val_loss": [float("nan")]}) is None
-    message = _diverged_message(history, tmp_path)
-    assert message.startswith("Training diverged: g_loss became inf in epoch 2;")
 
 
 def test_terminate_on_nan_stops_a_gan_whose_g_loss_is_nan():

@@ -1,30 +1,22 @@
-"""The model builders: the book's parameter counts, heads, freezing, saving and config errors.
+"""Transfer learning on a `keras.applications` conv base: freezing, fine-tuning, local
+weights, preprocessing and saving.
 
 Real Keras models throughout (no ImageNet downloads: `weights=None` or a local weights file).
 """
 
-import inspect
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
+from helpers import raw_images, subprocess_env
 from kerasrun.errors import ConfigError
-from kerasrun.models import MODELS, build_model, pretrained
-from kerasrun.models.convnets import convnet, mnist_convnet, small_convnet
+from kerasrun.models import pretrained
+from kerasrun.models.convnets import convnet
 from kerasrun.tasks import Task
 
-REPO = Path(__file__).resolve().parents[1]
-CONF_MODEL = REPO / "conf" / "model"
-# Popped by `train` (phase 2 of fine-tuning) before the builder is called.
-FINE_TUNE_KEYS = {"unfreeze_from", "fine_tune_epochs", "fine_tune_learning_rate"}
-# Supplied by `train` (the data's shape and task, pretrained word vectors), never YAML keys.
-GIVEN = {"input_shape", "task", "embeddings"}
 BINARY = Task("binary")
 TEN_CLASSES = Task("multiclass", num_classes=10)
 
@@ -40,80 +32,6 @@ def mixed_float16():
     keras.mixed_precision.set_global_policy("mixed_float16")
     yield
     keras.mixed_precision.set_global_policy("float32")
-
-
-def raw_images(shape, n=2, seed=0):
-    """Float32 images in [0, 255], what every model takes."""
-    return np.random.default_rng(seed).uniform(0, 255, size=(n, *shape)).astype("float32")
-
-
-def subprocess_env(**extra):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
-    return env
-
-
-# --- the book's parameter counts ----------------------------------------------------------
-
-
-def test_mnist_convnet_has_the_books_93322_parameters():
-    model = mnist_convnet(input_shape=(28, 28, 1), task=TEN_CLASSES)
-    assert model.count_params() == 93_322
-    assert isinstance(model.layers[0], keras.layers.Rescaling)
-
-
-@pytest.mark.parametrize("dropout", [0.0, 0.5])
-def test_small_convnet_has_the_books_3453121_parameters(dropout):
-    model = small_convnet(input_shape=(150, 150, 3), task=BINARY, dropout=dropout)
-    assert model.count_params() == 3_453_121
-    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
-    assert [layer.rate for layer in dropouts] == ([0.5] if dropout else [])
-
-
-def test_convnet_is_the_lecture_decks_64px_cnn():
-    model = convnet(
-        input_shape=(64, 64, 3),
-        task=BINARY,
-        filters=[32, 64, 128],
-        padding="same",
-        conv_dropout=0.25,
-        units=512,
-        dropout=0.0,
-    )
-    assert model.count_params() == 4_288_577
-
-
-def test_convnet_batch_norm_adds_one_layer_per_stage():
-    model = convnet(input_shape=(8, 8, 1), task=TEN_CLASSES, filters=[8, 16], batch_norm=True)
-    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    assert len(norms) == 2
-
-
-# --- heads: shape and dtype ---------------------------------------------------------------
-
-HEAD_CASES = [
-    ("convnet", (8, 8, 1), {}),
-    ("small_convnet", (64, 64, 3), {}),
-    ("mnist_convnet", (28, 28, 1), {}),
-    ("vgg16_feature_extraction", (32, 32, 3), {"weights": None}),
-]
-
-
-@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
-@pytest.mark.parametrize("task", [BINARY, TEN_CLASSES], ids=["binary", "multiclass"])
-@pytest.mark.parametrize("name,input_shape,kwargs", HEAD_CASES, ids=[c[0] for c in HEAD_CASES])
-def test_output_shape_and_float32_head(name, input_shape, kwargs, task, policy):
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        model = build_model(name, input_shape=input_shape, task=task, **kwargs)
-        predictions = model(raw_images(input_shape, n=3))
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    assert tuple(predictions.shape) == (3, task.units)
-    assert keras.backend.standardize_dtype(predictions.dtype) == "float32"
-    assert model.layers[-1].name == "predictions"  # task.head()
-    if task.kind == "multiclass":  # softmax
-        np.testing.assert_allclose(np.sum(predictions, axis=-1), 1.0, rtol=1e-3)
 
 
 def test_pretrained_under_mixed_precision_computes_in_float16(mixed_float16):
@@ -248,46 +166,6 @@ def test_keras_file_loads_in_a_fresh_process_in_safe_mode(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "loaded.npy"), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_convnet_keras_round_trip(tmp_path):
-    model = convnet(input_shape=(8, 8, 1), task=TEN_CLASSES)
-    images = raw_images((8, 8, 1), n=4)
-    model.save(tmp_path / "model.keras")
-    loaded = keras.models.load_model(tmp_path / "model.keras")
-    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
-
-
-# --- config errors ------------------------------------------------------------------------
-
-ERROR_CASES = [
-    ("pretrained", (150, 150, 3), {"backbone": "VGG17"}, "Available: VGG16, VGG19"),
-    ("vgg16_finetune", (28, 28, 3), {"weights": None}, r"data.image_size=\[28, 28\]"),
-    ("pretrained", (64, 64, 3), {"backbone": "Xception", "weights": None}, "at least 71x71"),
-    ("vgg16_feature_extraction", (32, 32, 3), {"weights": None, "dropout": 1.0}, "dropout=1.0"),
-    ("small_convnet", (150, 150, 3), {"dropout": -0.1}, r"\[0, 1\)"),
-    ("convnet", (32, 32, 3), {"conv_dropout": "high"}, "model.conv_dropout='high'"),
-    ("vgg16_feature_extraction", (32, 32, 3), {"weights": "no/such.h5"}, "model.weights=null"),
-    ("pretrained", (32, 32, 3), {"weights": "imagenet21k"}, "imagenet21k"),
-    ("pretrained", (32, 32, 3), {"weights": None, "pooling": "max"}, "pooling='max'"),
-    ("pretrained", (32, 32, 4), {"weights": None}, "RGB"),
-    ("convnet", (8, 8, 1), {"filters": [8, 16, 32, 64]}, r"model.filters=.*data.image_size"),
-    ("convnet", (8, 8, 1), {"filters": []}, "non-empty list"),
-    ("convnet", (8, 8, 1), {"padding": "full"}, "padding='full'"),
-    ("convnet", (8, 8, 1), {"kernel_initializer": "nope"}, "kernel_initializer='nope'"),
-    ("small_convnet", (32, 32, 3), {}, "at least 46x46"),
-    ("mnist_convnet", (8, 8, 1), {}, "at least 18x18"),
-    ("convnet", (8, 8, 1), {"filter": [8]}, "Unknown key model.filter"),
-    ("pretrained", (32, 32, 3), {"weights": None, "trainable_from": "top"}, "trainable_from='top'"),
-]
-
-
-@pytest.mark.parametrize("name,input_shape,kwargs,message", ERROR_CASES)
-def test_config_errors_are_one_line_and_keras_style(name, input_shape, kwargs, message):
-    with pytest.raises(ConfigError, match=message) as error:
-        build_model(name, input_shape=input_shape, task=BINARY, **kwargs)
-    assert "\n" not in str(error.value)
-    assert "Received: " in str(error.value)
-
-
 def test_imagenet_download_failure_says_where_to_put_the_file(tmp_path):
     # Offline without touching the network: every proxy is a closed port on loopback.
     proxy = "http://127.0.0.1:9"
@@ -314,61 +192,3 @@ def test_imagenet_download_failure_says_where_to_put_the_file(tmp_path):
     assert str(tmp_path / "models") in message
     assert "model.weights=/path/to/file or model.weights=null" in message
     assert "Received: model.weights='imagenet'" in message
-
-
-def test_importing_the_registry_does_not_import_tensorflow():
-    code = (
-        "import sys, kerasrun.models\n"
-        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=subprocess_env(), capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
-
-
-# --- conf/model/*.yaml ----------------------------------------------------------------------
-
-YAML_FILES = sorted(CONF_MODEL.glob("*.yaml"))
-
-
-def model_node(path):
-    """The model keys of a conf/model file (`# @package _global_` files nest them in `model:`)."""
-    config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    return config["model"] if path.read_text().startswith("# @package _global_") else config
-
-
-def test_every_registered_model_has_a_yaml_file():
-    assert {path.stem for path in YAML_FILES} == set(MODELS)
-
-
-@pytest.mark.parametrize("path", YAML_FILES, ids=[p.stem for p in YAML_FILES])
-def test_yaml_keys_are_the_builders_arguments(path):
-    config = model_node(path)
-    name = config.pop("name")
-    assert name == path.stem
-    parameters = inspect.signature(MODELS[name]).parameters
-    keys = set(config) - FINE_TUNE_KEYS - {"samples"}  # samples: train's, see samples.py
-    assert keys <= set(parameters) - GIVEN
-    if "samples" in config:  # a generative model's samples: its sampler's keys (samples.py)
-        from kerasrun.training.samplers import SAMPLERS
-
-        sampler = inspect.signature(SAMPLERS[name]).parameters
-        assert set(config["samples"]) <= set(sampler) - {"data", "log_dir"}
-    for key in keys:  # the YAML documents the builder's defaults
-        default = parameters[key].default
-        default = list(default) if isinstance(default, tuple) else default
-        assert config[key] == default, key
-    if name in ("pretrained", "vgg16_finetune"):
-        assert set(config) >= FINE_TUNE_KEYS
-    else:
-        assert not set(config) & FINE_TUNE_KEYS
-
-
-def test_vgg16_finetune_yaml_holds_the_books_phase_2():
-    config = model_node(CONF_MODEL / "vgg16_finetune.yaml")
-    assert config["unfreeze_from"] == "block5_conv1"
-    assert config["fine_tune_epochs"] == 100
-    assert config["fine_tune_learning_rate"] == 1e-5
-    assert model_node(CONF_MODEL / "pretrained.yaml")["unfreeze_from"] is None

@@ -1,20 +1,20 @@
 """The sequence builders: the book's chapter 6.2-6.4 parameter counts, heads, inputs and errors."""
 
 import inspect
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from helpers import REPO
 from kerasrun.errors import ConfigError
 from kerasrun.models import MODELS, build_model
 from kerasrun.models.recurrent import gru, lstm, simple_rnn
 from kerasrun.models.sequence import conv1d, conv1d_gru, dense_timeseries, sequence_length
 from kerasrun.tasks import Task
 
-CONF_MODEL = Path(__file__).resolve().parents[1] / "conf" / "model"
+CONF_MODEL = REPO / "conf" / "model"
 SEQUENCE_MODELS = ["simple_rnn", "lstm", "gru", "conv1d", "conv1d_gru", "dense_timeseries"]
 # Supplied by `train` (the data's shape and task, pretrained word vectors), never YAML keys.
 GIVEN = {"input_shape", "task", "embeddings"}
@@ -434,3 +434,16 @@ def test_yaml_defaults_build_the_books_first_model(name, input_shape, expected):
     task = BINARY if len(input_shape) == 1 else REGRESSION
     model = build_model(name, input_shape=input_shape, task=task, **config)
     assert model.count_params() == expected
+
+
+# --- model=text_generation ------------------------------------------------------------------
+
+
+def test_the_books_model_and_what_it_refuses():
+    from kerasrun.models import build_model
+    from kerasrun.tasks import Task
+
+    model = build_model("text_generation", input_shape=(60, 57), task=Task("multiclass", 57))
+    assert model.output_shape == (None, 57) and model.count_params() == 102_585  # listing 8-4
+    with pytest.raises(ConfigError, match=r"use data=text_file. Received: input_shape=\[8, 8, 1\]"):
+        build_model("text_generation", input_shape=(8, 8, 1), task=Task("multiclass", 10))
