@@ -171,7 +171,7 @@ def markdown(results, load_before, load_after, command):
         "Every model ends with the task's head, so binary (cats_dogs), multiclass (cifar10, "
         "image_folder) and regression data all work.",
         "",
-        "Parameter counts checked by tests/test_models_classic.py at the source's input size: "
+        "Parameter counts checked by tests/unit/models/test_classic.py at the source's input size: "
         "VGG16 138,357,544 and VGG19 143,667,240 (224 px, 1000 classes; keras.applications); "
         "AlexNet one tower 62,378,344 (227 px); ResNet-18 11,689,512 and ResNet-34 21,797,672 "
         "trainable (torchvision; Keras adds BN's moving mean and variance as non-trainable "

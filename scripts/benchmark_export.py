@@ -52,7 +52,7 @@ FIXTURE_TRAIN = [
 
 
 def write_photos(root, per_class=30, size=(40, 36)):
-    """Reddish "cats" and bluish "dogs" JPEGs, as tests/conftest.py's `make_class_folder`."""
+    """Reddish "cats" and bluish "dogs" JPEGs, as tests/helpers.py's `make_class_folder`."""
     from PIL import Image
 
     for label, name in enumerate(("cats", "dogs")):

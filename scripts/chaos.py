@@ -10,7 +10,7 @@ weights that load, metrics.json and history.csv parse), then runs `train resume=
 (killed again, `--kills` times in all) until it finishes. The finished run is compared with
 one uninterrupted run of the same config: the same epochs, each epoch once in history.csv
 and in TensorBoard (read with TensorBoard's reader), and accuracies within `--tolerance`
-(0.05, as tests/test_resume.py). Every difference is reported beside the noise floor: how
+(0.05, as tests/cli/test_resume.py). Every difference is reported beside the noise floor: how
 far the same run lands with another seed (`--noise-seeds` runs).
 """
 

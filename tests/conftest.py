@@ -1,49 +1,15 @@
-"""Shared fixtures: tiny real image folders (JPEG and PNG files written with Pillow)."""
+"""Shared fixtures: tiny real data folders (written with helpers.py), a real trained run, and
+conf/visualize.yaml composed in process. The writers themselves are in helpers.py."""
 
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from helpers import make_class_folder, write_aclimdb, write_glove
 
 # Quiet TensorFlow's C++ logs in the test process and in the `train` subprocesses.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-CATS_AND_DOGS = SHARED_DATA / "cats_and_dogs_filtered"
-
-
-def write_image(path, label, size=(24, 20), seed=0):
-    """Writes one real image file whose colour depends on `label` (a separable problem).
-
-    Label 0 ("cats") is reddish, label 1 ("dogs") bluish, with noise so no two files are equal.
-    The format follows the suffix: .jpg/.jpeg → JPEG, .png → PNG.
-    """
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    h, w = size
-    base = np.array([200, 40, 40]) if label == 0 else np.array([40, 40, 200])
-    pixels = np.clip(base + rng.normal(0, 25, size=(h, w, 3)), 0, 255).astype("uint8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path)
-    return path
-
-
-def make_class_folder(
-    root, classes=("cats", "dogs"), per_class=12, size=(24, 20), suffix=".jpg", start=0
-):
-    """`root/<class>/<class>.<i><suffix>` for each class; returns `root`."""
-    for label, name in enumerate(classes):
-        for i in range(start, start + per_class):
-            write_image(
-                Path(root) / name / f"{name[:-1]}.{i}{suffix}",
-                label,
-                size,
-                seed=hash((name, i)) % 2**32,
-            )
-    return Path(root)
 
 
 @pytest.fixture
@@ -98,3 +64,31 @@ def trained_image_run(tmp_path_factory):
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     (run_dir,) = (cwd / "outputs" / "runs").iterdir()
     return run_dir, photos
+
+
+@pytest.fixture
+def aclimdb(tmp_path):
+    """A tiny aclImdb tree (`helpers.write_aclimdb`): 40 training and 20 test reviews a class."""
+    return write_aclimdb(tmp_path / "data")
+
+
+@pytest.fixture
+def glove(tmp_path):
+    """A tiny GloVe file of `helpers.GLOVE`'s 4-d vectors."""
+    return write_glove(tmp_path / "glove.4d.txt")
+
+
+@pytest.fixture
+def visualize_config(tmp_path, monkeypatch):
+    """`config(*overrides)`: conf/visualize.yaml composed with Hydra, as plain dicts; the
+    current directory is `tmp_path` (where outputs/visualize/ goes)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from kerasrun.config.compose import conf_dir, plain
+
+    monkeypatch.chdir(tmp_path)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        yield lambda *overrides: plain(compose("visualize", overrides=list(overrides)))
+    GlobalHydra.instance().clear()
