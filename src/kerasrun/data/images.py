@@ -28,7 +28,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # Synology thumbnails (`@eaDir/cat.jpg/SYNOPHOTO_THUMB_XL.jpg`).
 IGNORED_FOLDERS = ("__MACOSX", "@eaDir")
 # What TensorFlow's `decode_image` decodes right, by Pillow's format → modes (None: all).
-# Checked on real files (tests/test_bad_images.py): JPEG grayscale and CMYK (Adobe) come out
+# Checked on real files (tests/unit/data/test_images.py): JPEG grayscale and CMYK (Adobe) come out
 # as the right RGB, PNG of every bit depth is scaled to 8 bits (16-bit 0x8080 → 128), GIF
 # gives its first frame. TF reads an 8-bit palette BMP's indices as gray and refuses 1-bit
 # BMPs; those, and any format TF lacks (a TIFF or WebP named .png), are decoded by Pillow.

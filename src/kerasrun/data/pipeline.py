@@ -40,7 +40,7 @@ def files_dataset(
     (`jpeg_ratio`): libjpeg scales while decoding, skipping the detail the resize throws
     away, so a 500x375 photo for 150x150 decodes at 250x188 (about 1.1x faster here, 1.3x at
     1/4 scale: the entropy-coded data is still read in full, docs/performance.md); the pixels
-    after the resize stay close to a full decode's (tests/test_pipeline_speed.py). The ratio
+    after the resize stay close to a full decode's (tests/unit/data/test_pipeline.py). The ratio
     is an attribute of `decode_jpeg`, not an input: each ratio gets its own parallel map, and
     `choose_from_datasets` puts the images back in order (graph control flow choosing the
     ratio per image cost more than the smaller decode saved). `reduced_decode=False` decodes
