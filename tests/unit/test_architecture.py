@@ -154,3 +154,14 @@ def test_train_reads_like_the_book():
         if isinstance(node, ast.FunctionDef) and node.name == "train"
     )
     assert train.end_lineno - train.lineno + 1 <= MAX_TRAIN_LINES
+
+
+def test_readmes_map_names_every_subpackage_and_top_level_module():
+    readme = (PACKAGE.parents[1] / "README.md").read_text()
+    development = readme[readme.index("## Development") :]
+    development = development[
+        : development.index("\n## ", 1) if "\n## " in development[1:] else None
+    ]
+    names = {path.name + "/" for path in PACKAGE.iterdir() if (path / "__init__.py").is_file()}
+    names |= {path.name for path in PACKAGE.glob("*.py") if path.name != "__init__.py"}
+    assert sorted(name for name in names if name not in development) == []
