@@ -158,10 +158,7 @@ def test_train_reads_like_the_book():
 
 def test_readmes_map_names_every_subpackage_and_top_level_module():
     readme = (PACKAGE.parents[1] / "README.md").read_text()
-    development = readme[readme.index("## Development") :]
-    development = development[
-        : development.index("\n## ", 1) if "\n## " in development[1:] else None
-    ]
+    development = readme.split("\n## Development", 1)[1].split("\n## ", 1)[0]
     names = {path.name + "/" for path in PACKAGE.iterdir() if (path / "__init__.py").is_file()}
     names |= {path.name for path in PACKAGE.glob("*.py") if path.name != "__init__.py"}
     assert sorted(name for name in names if name not in development) == []
