@@ -145,7 +145,7 @@ def train(config, run_dir):
     samplers = build_samplers(
         model_config["name"], model_config.get("samples"), data=data, log_dir=tensorboard_dir
     )
-    callbacks = run_callbacks(config, extra=samplers, chief_run_dir=(chief_run_dir, run_dir))
+    callbacks = run_callbacks(config, extra=samplers, run_dir=run_dir, chief_run_dir=chief_run_dir)
     write_run_record(config, run_dir, rt, data, tensorboard_dir)
 
     # 5. Fit. K-fold validation (the book's 3.6) first scores the recipe with a fresh model

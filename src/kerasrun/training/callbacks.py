@@ -140,7 +140,7 @@ def logger_paths(config):
     return csv.get("filename"), tensorboard.get("log_dir")
 
 
-def run_callbacks(config, *, extra=(), chief_run_dir=None):
+def run_callbacks(config, *, extra=(), run_dir=None, chief_run_dir=None):
     """Builds the `callbacks` and `logger` nodes of `config`; continues a resumed run.
 
     A resumed run (`train resume=...`, a re-run sweep, a killed fold) trains again the
@@ -150,8 +150,9 @@ def run_callbacks(config, *, extra=(), chief_run_dir=None):
     Args:
         config: the plain run config.
         extra: more callbacks (a generative model's samplers), placed before the backup.
-        chief_run_dir: `(chief's run dir, this process's run dir)`: a multi-worker worker
-            writes its own backup, but restores the chief's, so that all start from one state.
+        run_dir, chief_run_dir: this process's run directory and the chief's: a multi-worker
+            worker writes its own backup, but restores the chief's, so that all start from
+            one state.
     """
     from kerasrun.training.checkpoints import BackupAndRestore, prune_logs, read_state  # lazy: TF
 
@@ -159,9 +160,8 @@ def run_callbacks(config, *, extra=(), chief_run_dir=None):
     callbacks += build_callbacks(config.get("logger"), group="logger")
     backup = next((c for c in callbacks if isinstance(c, BackupAndRestore)), None)
     callbacks = [c for c in callbacks if c is not backup] + list(extra) + [backup] * bool(backup)
-    if backup and chief_run_dir and chief_run_dir[0] != chief_run_dir[1]:
-        chief, own = map(Path, chief_run_dir)
-        backup.restore_dir = chief / backup.backup_dir.relative_to(own)
+    if backup and chief_run_dir and Path(chief_run_dir) != Path(run_dir):
+        backup.restore_dir = Path(chief_run_dir) / backup.backup_dir.relative_to(run_dir)
     state = read_state(backup.restore_dir) if backup else None
     history_csv, tensorboard_dir = logger_paths(config)
     prune_logs(
