@@ -57,9 +57,6 @@ from kerasrun.vision.style import style_transfer
 
 log = logging.getLogger("kerasrun")
 
-# The folder of this command's results in a run (not in rundir.layout: only visualize writes
-# it), and the name of its TensorBoard run beside train's.
-
 # The kinds that look at a run: each writes its PNGs and returns `{tensorboard tag: image}`.
 VISUALIZERS = {"activations": activations, "filters": filters, "gradcam": gradcam}
 
