@@ -26,3 +26,15 @@ def test_a_gan_whose_losses_become_nan_counts_as_diverged(tmp_path):
     assert first_non_finite({"d_loss": [0.7], "g_loss": [0.9], "val_loss": [float("nan")]}) is None
     message = diverged_message(history, tmp_path)
     assert message.startswith("Training diverged: g_loss became inf in epoch 2;")
+
+
+def test_a_gan_whose_g_loss_became_nan_is_failed_in_its_metrics():
+    # metrics.json's status reads every training loss, as train's own check does: a DCGAN
+    # logs no `loss`, and its g_loss alone going NaN is a diverged run.
+    from kerasrun.rundir.results import final_metrics
+
+    history = {"d_loss": [0.7, 0.6], "g_loss": [0.9, float("nan")]}
+    metrics = final_metrics(history, monitor="g_loss")
+    assert (metrics["status"], metrics.get("diverged")) == ("failed", True)
+    healthy = final_metrics({"d_loss": [0.7], "g_loss": [0.9]}, monitor="g_loss")
+    assert healthy["status"] == "finished" and "diverged" not in healthy
