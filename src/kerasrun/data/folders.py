@@ -9,7 +9,8 @@ are made (`images.FileCheck`): unreadable ones are skipped, and listed in
 import re
 from pathlib import Path
 
-from kerasrun.data import download, images
+import kerasrun.data.download as download
+import kerasrun.data.images as images
 from kerasrun.data.checks import (
     check_classes,
     check_common,

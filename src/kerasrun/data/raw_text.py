@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from kerasrun.data import download, images, keras_text
+import kerasrun.data.download as download
+import kerasrun.data.images as images
+import kerasrun.data.keras_text as keras_text
 from kerasrun.data.bundle import DataBundle
 from kerasrun.data.checks import check_batch_size
 from kerasrun.errors import ConfigError, check_int, require

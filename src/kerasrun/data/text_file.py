@@ -17,7 +17,8 @@ import codecs
 import os
 from pathlib import Path
 
-from kerasrun.data import download, images
+import kerasrun.data.download as download
+import kerasrun.data.images as images
 from kerasrun.data.bundle import DataBundle
 from kerasrun.data.checks import check_batch_size, check_splits
 from kerasrun.errors import ConfigError, check_int, require

@@ -20,7 +20,7 @@ import csv
 import os
 from pathlib import Path
 
-from kerasrun.data import download
+import kerasrun.data.download as download
 from kerasrun.data.bundle import DataBundle
 from kerasrun.data.checks import check_batch_size
 from kerasrun.errors import ConfigError, check_int, require
