@@ -26,7 +26,6 @@ OVERRIDES = "overrides.yaml"  # inside HYDRA_DIR
 RUN_CONFIG = "config.yaml"
 TRAIN_LOG = "train.log"
 METRICS = "metrics.json"
-HISTORY = "history.csv"
 TENSORBOARD = "tensorboard"
 CHECKPOINTS = "checkpoints"
 BEST_MODEL = "best.keras"  # inside CHECKPOINTS

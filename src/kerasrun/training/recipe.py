@@ -8,6 +8,7 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from kerasrun import console
@@ -71,7 +72,7 @@ class ModelRecipe:
     rt: runtime.Runtime
     strategy: object
 
-    @property
+    @cached_property
     def task(self):
         """The task of the data; a generative model (chapter 8) learns the images and ignores
         the labels: no head, no loss."""
