@@ -79,6 +79,17 @@ def help_output(script, module, cwd):
     return result.stdout, "tensorflow imported: True" in result.stdout
 
 
+def command_runtime(output):
+    """What the one `Runtime:` line of `evaluate`, `predict`, `visualize` or `export-model`
+    says (`runtime.set_up_command`): `(devices, precision, where it came from, seed)`, e.g.
+    `("CPU", "mixed_float16", "the run's", 42)`."""
+    lines = [line for line in output.splitlines() if line.startswith("Runtime: ")]
+    assert len(lines) == 1, output[-3000:]
+    devices, precision, seed = lines[0].removeprefix("Runtime: ").split(" · ")
+    precision, source = precision.removesuffix(")").split(" (")
+    return devices, precision, source, int(seed.removeprefix("seed "))
+
+
 def subprocess_env(**extra):
     """The environment of a `python -c` subprocess that imports this checkout's kerasrun."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **extra}

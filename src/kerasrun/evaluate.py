@@ -113,7 +113,7 @@ def evaluate(
     check_data_paths(run, overrides)
 
     # 2. The run's data (its split, rebuilt exactly as training made it) and model.
-    runtime.import_tensorflow_quietly()
+    runtime.set_up_command(run.config)
     data = run.build_data(**overrides)
     dataset = getattr(data, f"{split}_dataset")
     check_split(run, split, [s for s in SPLITS if getattr(data, f"{s}_dataset") is not None])

@@ -80,7 +80,7 @@ def main(cfg):
     out_dir = Path(os.path.expanduser(str(output))) if output else run.path / VISUALIZE
     tensorboard_dir = (out_dir if output else run.path) / TENSORBOARD / VISUALIZE
 
-    runtime.import_tensorflow_quietly()
+    runtime.set_up_command(run.config)
     model = run.load_model()
     if frames:
         where = out_dir / kind / frames.name
@@ -101,7 +101,7 @@ def generate(kind, config):
     """
     options = check_backbone_options(kind, config)
     out_dir = backbones.output_folder(config["output"], kind)
-    runtime.import_tensorflow_quietly()
+    runtime.set_up_command()
     try:
         if kind == "deepdream":
             images, losses = deepdream(options.pop("image"), out_dir, **options)

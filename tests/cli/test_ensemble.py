@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import one_error_line, run_train
+from helpers import command_runtime, one_error_line, run_train
 from kerasrun.errors import ConfigError
 
 EVALUATE = str(Path(sys.executable).with_name("evaluate"))
@@ -81,6 +81,7 @@ def ensembled(digits_runs):
 def test_the_ensemble_of_two_runs_evaluates(ensembled, digits_runs, truth):
     stdout, out, metrics = ensembled
     assert out.parent == digits_runs[0] / "outputs" / "ensembles"  # where a user finds it
+    assert command_runtime(stdout) == ("CPU", "float32", "the run's", 42)  # train's set-up
     assert metrics["weights"] == [0.5, 0.5] and metrics["weights_mode"] == "plain"
     assert [m["run"] for m in metrics["members"]] == [str(r) for r in digits_runs[1]]
     test = truth["test"]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import help_output, scalars
+from helpers import command_runtime, help_output, scalars
 
 # The in-process model.evaluate on a split of unknown length (skipped bad files) warns at its end.
 pytestmark = pytest.mark.filterwarnings("ignore:Your input ran out of data")
@@ -125,6 +125,8 @@ def test_metrics_are_those_of_model_evaluate(evaluated):
     assert 0 < metrics["wall_time_s"] < 300
     # The table the user reads shows the same numbers.
     assert "Evaluation: test split, 16 examples, checkpoints/best.keras" in result.stdout
+    # train's runtime set-up, the run's precision and seed (training.runtime.set_up_command).
+    assert command_runtime(result.stdout) == ("CPU", "float32", "the run's", 42)
     assert re.search(rf"accuracy\W+{metrics['accuracy']:.4f}", result.stdout)
 
 

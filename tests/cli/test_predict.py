@@ -17,7 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import help_output, only_run_dir, read_csv, run_train, write_aclimdb, write_image
+from helpers import (
+    command_runtime,
+    help_output,
+    only_run_dir,
+    read_csv,
+    run_train,
+    write_aclimdb,
+    write_image,
+)
 from kerasrun.rundir.layout import VOCABULARY
 from kerasrun.rundir.run import load_images, open_run
 from kerasrun.rundir.vocabulary import load_vocabulary, save_vocabulary
@@ -124,6 +132,8 @@ def test_predicts_every_image_of_files_and_folders_and_agrees_with_the_model(tmp
     assert shown[str(truncated)].startswith("error: cannot be read")
     assert "notes.txt" not in result.stdout
     assert "7 predictions, 2 inputs not read" in result.stdout
+    # train's runtime set-up, the run's precision and seed (training.runtime.set_up_command).
+    assert command_runtime(result.stdout) == ("CPU", "float32", "the run's", 42)
 
     # Default top_k = min(3, 2 classes): both classes, the most probable first.
     for path, colour in [(single, 1), *images.values()]:
@@ -294,6 +304,7 @@ def test_backbone_with_a_local_weights_file(tmp_path, mobilenet_weights):
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert "keras.applications.MobileNetV2" in result.stdout
+    assert command_runtime(result.stdout) == ("CPU", "float32", "no run", 0)  # train's set-up
     shown = lines_of(result)
     assert sorted(shown) == sorted([str(cat), str(blue)])
     rows = read_csv(tmp_path / "preds.csv")

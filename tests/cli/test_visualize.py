@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from helpers import (
+    command_runtime,
     grid_size,
     help_output,
     make_class_folder,
@@ -69,6 +70,8 @@ def test_activations_one_grid_per_layer_sized_by_channels(run_copy, model_of, tm
         f"run={run_dir}", "kind=activations", f"image={photos / 'cats' / 'cat.3.jpg'}", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # train's runtime set-up, the run's precision and seed (training.runtime.set_up_command).
+    assert command_runtime(result.stdout) == ("CPU", "float32", "the run's", 42)
     folder = run_dir / "visualize" / "activations" / "cat.3"
     # The convnet's conv and pool layers (the book's first 8 layer outputs; this one has 4).
     layers = [x for x in model_of.layers if type(x).__name__ in ("Conv2D", "MaxPooling2D")]
@@ -256,6 +259,7 @@ def test_imagenet_weights_offline_is_one_line_and_no_folder(tmp_path):
     assert "The ImageNet weights of VGG19 could not be downloaded" in error
     assert "Put vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 under" in error
     assert "or set weights=/path/to/file" in error
+    assert command_runtime(output) == ("CPU", "float32", "no run", 0)  # train's set-up first
     assert not any((tmp_path / "outputs" / "visualize").iterdir())
 
 

@@ -130,7 +130,9 @@ def evaluate_ensemble(
     check_output(output)
 
     # 2. Each run predicts each split once, on its own rebuilt data.
-    runtime.import_tensorflow_quietly()
+    # Each member's layers keep their saved dtype policies; the global one (the first
+    # member's) applies only to what is built afterwards, which an ensemble does not.
+    runtime.set_up_command(opened[0].config)
     names = member_names(opened)
     members = [
         predict_member(run, name, splits, overrides)

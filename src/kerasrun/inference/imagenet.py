@@ -56,6 +56,7 @@ def imagenet_class_names():
     """
     path = keras_home() / "models" / CLASS_INDEX_FILE
     if not path.is_file():
+        # Only Keras's downloader, no model: the set-up (imagenet_predictor's) comes after.
         runtime.import_tensorflow_quietly()
         import keras
 
@@ -151,8 +152,8 @@ def imagenet_predictor(key, weights, top_k=None):
 
     class_names = imagenet_class_names()
     check_top_k(top_k, class_names)
-    runtime.import_tensorflow_quietly()
-    import keras
+    runtime.set_up_command()
+    import keras  # lazy: TensorFlow, after the set-up
 
     log.info(f"Loading {key} ({'ImageNet weights' if weights == 'imagenet' else weights})")
     model = build_classifier(key, weights)

@@ -60,7 +60,7 @@ def check_top_k(top_k, class_names):
 
 def load_run_model(run):
     """The run's model; a file Keras cannot load is a `ConfigError` naming another choice."""
-    runtime.import_tensorflow_quietly()
+    runtime.set_up_command(run.config)
     log.info(f"Loading {run.model_path}")
     try:
         return run.load_model()

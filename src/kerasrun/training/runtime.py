@@ -190,13 +190,7 @@ def resolve(precision="auto", jit_compile="auto", strategy="auto", cpu_replicas=
         }
     )
 
-    # Memory growth must be set before TensorFlow touches the GPU; after that it raises.
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:
-            pass  # already initialised by an earlier job in this process
+    gpus = grow_gpu_memory(tf)
     on_gpu = bool(gpus)
     if cpu_replicas and not on_gpu:
         _split_cpu(tf, cpu_replicas)
@@ -265,6 +259,57 @@ def set_up(trainer, *, seed, batch_size=None):
     scale_batch_and_learning_rate(rt, batch_size, trainer.get("scale_learning_rate", False))
     log.info(console.describe_runtime(rt))
     return rt, strategy
+
+
+def set_up_command(run_config=None):
+    """Applies `train`'s runtime set-up to a command that uses a saved model (`evaluate`,
+    `predict`, `visualize`, `export-model`), and logs it: TensorFlow imported quietly, GPU
+    memory growth set before TensorFlow touches the GPU, a fresh Keras session, the dtype
+    policy the run trained under and the run's seed.
+
+    The loaded layers keep the dtype policy they were saved with; the global policy applies
+    to what the command builds around them (Grad-CAM's and the filters' feature models), so
+    it is the run's, read from config.yaml (`runtime.precision`, what `auto` became when it
+    trained). Without a run (an ImageNet backbone: `predict backbone=`, DeepDream, style
+    transfer), float32: what `keras.applications` and the optimisation of an image expect.
+    The seed makes what is random in a command (the noise `kind=filters` starts from)
+    repeat. No strategy and no XLA of its own: a command runs on one device.
+
+    Args:
+        run_config: the run's config.yaml as a dict (`Run.config`), or `None`.
+
+    Returns:
+        The `Runtime`: the devices, the precision applied, one replica.
+    """
+    import_tensorflow_quietly()
+    import keras  # lazy: TensorFlow, after its start-up chatter is silenced
+
+    run_config = run_config or {}
+    saved = run_config.get("runtime") or {}
+    # A run saved before `runtime` was recorded: its trainer's precision, resolved here.
+    precision = saved.get("precision") or (run_config.get("trainer") or {}).get("precision")
+    seed = run_config.get("seed") or 0
+    rt, _ = resolve(precision or "float32", jit_compile=False, strategy="default")
+    keras.utils.set_random_seed(seed)
+    source = "the run's" if precision else "no run"
+    log.info(f"Runtime: {rt.devices} · {rt.precision} ({source}) · seed {seed}")
+    return rt
+
+
+def grow_gpu_memory(tf):
+    """Lets TensorFlow take GPU memory as it needs it, not all at once (several runs, or a
+    command beside a training, can then share a GPU). Returns the GPUs.
+
+    It must be set before TensorFlow touches the GPU; after that it raises, which a later
+    job of a sequential sweep (same process) meets: the setting from its first job holds.
+    """
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            pass  # already initialised by an earlier job in this process
+    return gpus
 
 
 def own_run_dir(config, run_dir, rt):

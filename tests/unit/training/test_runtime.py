@@ -51,6 +51,28 @@ def test_set_up_records_the_global_batch_and_the_learning_rate_scale():
         runtime.scaled_learning_rate("fast", 4.0)
 
 
+def test_a_command_gets_trains_set_up_with_the_runs_precision_and_seed():
+    import numpy as np
+
+    keras.layers.Dense(1)  # a name taken before: the command's session starts afresh
+    rt = runtime.set_up_command({"runtime": {"precision": "mixed_float16"}, "seed": 7})
+    assert (rt.devices, rt.precision, rt.num_replicas) == ("CPU", "mixed_float16", 1)
+    assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    assert keras.layers.Dense(1).name == "dense"
+    drawn = np.random.rand(3)
+    runtime.set_up_command({"runtime": {"precision": "mixed_float16"}, "seed": 7})
+    assert (np.random.rand(3) == drawn).all()  # seeded by the run's seed
+    runtime.set_up_command({"runtime": {"precision": "mixed_float16"}, "seed": 8})
+    assert (np.random.rand(3) != drawn).all()
+
+    # A run saved before `runtime` was recorded: its trainer's precision. No run: float32.
+    assert runtime.set_up_command({"trainer": {"precision": "mixed_bfloat16"}}).precision == (
+        "mixed_bfloat16"
+    )
+    assert runtime.set_up_command().precision == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
 @pytest.mark.parametrize(
     "trainer, message",
     [
