@@ -10,6 +10,8 @@ back with the runtime that will serve it (Keras, `tf.saved_model.load`, the TFLi
 ONNX Runtime), both predict on `samples` real examples of the run's data, and the largest
 absolute difference is printed and saved in `export.json`. Above `atol` the command fails
 (exit code 1), the file is renamed `*.mismatch` and `export.json` says `"status": "mismatch"`.
+When the run's data is not here, it is an error (exit code 2), unless `random_inputs=true`
+asks for the check on random inputs.
 The exporters and the check live in `kerasrun.inference.export`.
 """
 
@@ -21,7 +23,7 @@ from pathlib import Path
 from kerasrun.config.command import command
 from kerasrun.config.compose import plain
 from kerasrun.errors import check_int, check_number, require
-from kerasrun.inference.export import check_format, export_dir, export_model
+from kerasrun.inference.export import check_format, check_inputs, export_dir, export_model
 from kerasrun.rundir.run import open_run
 
 log = logging.getLogger("kerasrun")
@@ -41,13 +43,16 @@ def main(cfg):
         f"output must be a folder. Received: output='{output}', which is a file. Choose a "
         "folder (it is created if needed), or output=null for <run>/export/<format>.",
     )
+    data_overrides = config.get("data") or {}
+    check_inputs(run, data_overrides, config["random_inputs"])
     record = export_model(
         run,
         fmt,
         output_dir,
         samples=samples,
         atol=atol,
-        data_overrides=config.get("data") or {},
+        data_overrides=data_overrides,
+        random_inputs=config["random_inputs"],
     )
     if record["status"] != "ok":
         log.error(

@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import help_output, make_class_folder, only_run_dir, run_train
+from helpers import (
+    command_runtime,
+    help_output,
+    make_class_folder,
+    only_run_dir,
+    run_train,
+    write_jena_csv,
+)
 
 EXPORT_MODEL = str(Path(sys.executable).with_name("export-model"))
 HAS_ONNX = all(importlib.util.find_spec(p) for p in ("tf2onnx", "onnxruntime"))
@@ -206,19 +213,40 @@ def test_a_mismatch_fails_loudly_and_sets_the_export_aside(trained_image_run, tm
 
 
 @pytest.mark.slow
-def test_random_inputs_when_the_data_is_not_here(trained_image_run, tmp_path):
+def test_without_the_runs_data_the_check_needs_random_inputs_asked_for(trained_image_run, tmp_path):
     run_dir = copy_run(trained_image_run, tmp_path)
     _, photos = trained_image_run
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     config["data"]["root"] = str(tmp_path / "photos_on_another_machine")
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
 
-    result = run_export(f"run={run_dir}", "format=tflite", cwd=tmp_path)
+    # Not an `ok` on random inputs: one line, before anything is written.
+    line = error_line(run_export(f"run={run_dir}", "format=tflite", cwd=tmp_path))
+    assert "export-model checks the export on the run's data: data.root does not exist" in line
+    assert "Or set random_inputs=true to check it on random inputs instead" in line
+    assert not (run_dir / "export").exists()
+
+    # Asked for: random inputs, and the log and export.json say that the data was not used.
+    result = run_export(f"run={run_dir}", "format=tflite", "random_inputs=true", cwd=tmp_path)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    assert "Warning: The run's data cannot be built here" in result.stdout
-    assert "data.root=/path" in result.stdout
+    assert "random_inputs=true: the check compares the export on random inputs" in result.stdout
     record = read_record(run_dir / "export" / "tflite")
-    assert record["inputs"].startswith("random in [0, 255]") and record["status"] == "ok"
+    assert record["inputs"] == "random in [0, 255] (random_inputs=true), not the run's data"
+    assert record["status"] == "ok"
+
+    # random_inputs=true would leave a data.root unused; a value that is not a boolean.
+    line = error_line(
+        run_export(
+            f"run={run_dir}",
+            "format=tflite",
+            "random_inputs=true",
+            f"data.root={photos}",
+            cwd=tmp_path,
+        )
+    )
+    assert f"Received: random_inputs=true and data.root={photos}. Remove one of them." in line
+    line = error_line(run_export(f"run={run_dir}", "format=keras", "random_inputs=2", cwd=tmp_path))
+    assert "random_inputs must be true or false. Received: random_inputs=2." in line
 
     # Pointing data.root at the photos here: real examples again.
     result = run_export(f"run={run_dir}", "format=tflite", f"data.root={photos}", cwd=tmp_path)
@@ -226,6 +254,109 @@ def test_random_inputs_when_the_data_is_not_here(trained_image_run, tmp_path):
     assert read_record(run_dir / "export" / "tflite")["inputs"] == (
         "the test split of the run's data"
     )
+
+
+# --- a model trained under mixed_float16, whose outputs are not saturated -----------------------
+
+
+@pytest.fixture(scope="module")
+def mixed_regression_run(tmp_path_factory):
+    """A real `train` run under `trainer.precision=mixed_float16`: `dense_timeseries` on a small
+    CSV series. A regression: its outputs are plain numbers, where a sigmoid near 0 or 1 would
+    hide a difference of 1e-3 (the image fixture's predictions are saturated)."""
+    cwd = tmp_path_factory.mktemp("mixed")
+    series = write_jena_csv(cwd / "series.csv", rows=600)
+    result = run_train(
+        "data=csv_timeseries",
+        f"data.path={series}",
+        'data.target="T (degC)"',
+        "data.lookback=24",
+        "data.step=2",
+        "data.delay=6",
+        "data.train_rows=300",
+        "data.validation_rows=150",
+        "data.batch_size=32",
+        "model=dense_timeseries",
+        "trainer.precision=mixed_float16",
+        "trainer.epochs=2",
+        cwd=cwd,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return only_run_dir(cwd)
+
+
+def windows_and_float64_predictions(run_dir):
+    """The run's test windows, and what its best checkpoint computes for them in float64, in
+    numpy from its weights (Flatten → Dense(relu) → Dense): a reference no runtime rounds."""
+    import keras
+
+    from kerasrun.rundir.run import open_run
+
+    data = open_run(run_dir).build_data()
+    windows = np.concatenate([np.asarray(x) for x, _ in data.test_dataset])
+    model = keras.models.load_model(
+        run_dir / "checkpoints" / "best.keras", safe_mode=True, compile=False
+    )
+    hidden, head = [layer for layer in model.layers if layer.weights]
+    assert hidden.compute_dtype == "float16"  # really trained under mixed precision
+    (w1, b1), (w2, b2) = hidden.get_weights(), head.get_weights()
+    h = np.maximum(windows.reshape(len(windows), -1).astype("float64") @ w1 + b1, 0)
+    return windows, h @ w2 + b2, model.predict(windows, verbose=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_mixed_precision_model_exports_to_every_format(mixed_regression_run, tmp_path, fmt):
+    run_dir = Path(shutil.copytree(mixed_regression_run, tmp_path / "run"))
+    result = run_export(f"run={run_dir}", f"format={fmt}", cwd=tmp_path)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    # train's runtime set-up, with the run's precision (training.runtime.set_up_command).
+    assert command_runtime(result.stdout) == ("CPU", "mixed_float16", "the run's", 42)
+
+    folder = run_dir / "export" / fmt
+    record = read_record(folder)
+    assert record["status"] == "ok" and record["inputs"] == "the test split of the run's data"
+    assert 0 <= record["max_abs_diff"] <= record["atol"] == 1e-4
+    windows, reference, mixed = windows_and_float64_predictions(run_dir)
+    assert np.ptp(reference) > 1  # degrees, spread out: no sigmoid squashes them to 0 or 1
+    actual = predict_with_own_runtime(fmt, folder / ARTIFACT[fmt], windows)
+    assert actual.shape == reference.shape == (len(windows), 1)
+    if fmt in ("tflite", "onnx"):
+        # Written in float32 from the same weights (TFLite has no float16 MatMul; ONNX
+        # Runtime rounds float16 differently): float64's numbers to float32's precision.
+        assert record["compute_dtype"] == "float32"
+        np.testing.assert_allclose(actual, reference, rtol=1e-5, atol=1e-5)
+        # The trained model's float16 rounding, recorded: float32 is not what it computed.
+        assert 1e-5 < record["max_abs_diff_to_trained"] < 0.1
+    else:
+        # Served by TensorFlow as it trained: float16 inside, what Keras computes exactly.
+        assert record["compute_dtype"] == "float16"
+        np.testing.assert_allclose(actual, mixed, rtol=0, atol=1e-6)
+        assert 1e-5 < np.abs(actual - reference).max() < 0.1
+
+
+@pytest.mark.slow
+def test_the_check_finds_a_small_error_of_a_mixed_precision_export(mixed_regression_run, tmp_path):
+    run_dir = Path(shutil.copytree(mixed_regression_run, tmp_path / "run"))
+    # A converter error of 1e-3 on the output (its bias moved): on a regression it shows.
+    code = (
+        "import sys\n"
+        f"sys.argv = ['export-model', 'run={run_dir}', 'format=tflite']\n"
+        "import kerasrun.inference.export as exporting\n"
+        "from kerasrun.export import main\n"
+        "convert = exporting.EXPORTERS['tflite']\n"
+        "def off_by_a_little(model, path):\n"
+        "    kernel, bias = model.get_layer('predictions').get_weights()\n"
+        "    model.get_layer('predictions').set_weights([kernel, bias + 1e-3])\n"
+        "    convert(model, path)\n"
+        "exporting.EXPORTERS['tflite'] = off_by_a_little\n"
+        "main()\n"
+    )
+    line = error_line(run_python(code, cwd=tmp_path), code=1)
+    assert "> atol=0.0001 on 8 examples" in line and "model.tflite.mismatch" in line
+    record = read_record(run_dir / "export" / "tflite")
+    assert record["status"] == "mismatch"
+    assert record["max_abs_diff"] == pytest.approx(1e-3, rel=0.01)
 
 
 @pytest.mark.slow

@@ -21,7 +21,8 @@ import warnings
 from pathlib import Path
 
 from kerasrun.console import one_line
-from kerasrun.errors import require
+from kerasrun.errors import ConfigError, require
+from kerasrun.inference.precision import compute_dtype, float32_copy
 from kerasrun.models import load_model
 from kerasrun.models.pretrained import custom_objects
 from kerasrun.rundir.layout import EXPORT_RECORD, EXPORTS
@@ -37,9 +38,16 @@ FORMATS = {
     "tflite": ("model.tflite", "tf.lite.Interpreter"),
     "onnx": ("model.onnx", "onnxruntime.InferenceSession"),
 }
+# Formats written from a float32 copy of a mixed precision model (same weights): TFLite's
+# built-in kernels have no float16 MatMul or Conv (the converter stops: "needs flex ops"), and
+# ONNX Runtime's float16 kernels round differently from TensorFlow's (2e-3 on a regression).
+# keras and saved_model run on TensorFlow, as the model trained: they keep its policies.
+FLOAT32_FORMATS = ("tflite", "onnx")
 # The Python packages format=onnx needs beyond TensorFlow (the `onnx` extra of pyproject.toml).
 ONNX_PACKAGES = ("tf2onnx", "onnxruntime")
 MISMATCH_SUFFIX = ".mismatch"
+# export.json's `inputs` when the check did not use the run's data.
+RANDOM_SOURCE = "random in [0, 255] (random_inputs=true), not the run's data"
 # <output>/export.json: what was exported and how close it came (rundir/layout.py does not name
 # it: an export may go anywhere); <run>/export/<format>/ is where it goes by default.
 
@@ -66,7 +74,9 @@ def check_format(fmt):
     return fmt
 
 
-def export_model(run, fmt, output_dir, *, samples=8, atol=1e-4, data_overrides=None):
+def export_model(
+    run, fmt, output_dir, *, samples=8, atol=1e-4, data_overrides=None, random_inputs=False
+):
     """Exports `run`'s model as `fmt` into `output_dir`, loads it back and compares predictions.
 
     Args:
@@ -76,15 +86,20 @@ def export_model(run, fmt, output_dir, *, samples=8, atol=1e-4, data_overrides=N
         samples: how many examples of the run's data both models predict on.
         atol: the largest allowed absolute difference between the two predictions.
         data_overrides: `{"root": ..., "path": ...}` for the run's data on this machine.
+        random_inputs: compare on random inputs instead of the run's data (see
+            `sample_inputs`).
 
     Returns:
         The record written to `output_dir/export.json` (see `export_and_check`), with the
         `checkpoint` exported and where the `inputs` came from.
+
+    Raises:
+        ConfigError: the run's data cannot be built here and `random_inputs` is false.
     """
-    runtime.import_tensorflow_quietly()
+    runtime.set_up_command(run.config)
     model = load_for_inference(run.model_path)
     log.info(f"Model: {model.name} · {model.count_params():,} parameters · from {run.model_path}")
-    inputs, source = sample_inputs(run, model, samples, data_overrides or {})
+    inputs, source = sample_inputs(run, model, samples, data_overrides or {}, random_inputs)
     log.info(f"Check inputs: {len(inputs)} examples, {source}")
     about = {"inputs": source, "checkpoint": str(Path(run.model_path).resolve())}
     return export_and_check(model, fmt, output_dir, inputs, atol=atol, about=about)
@@ -115,6 +130,9 @@ def export_and_check(model, fmt, output_dir, inputs, *, atol=1e-4, about=None):
     output_dir = Path(output_dir).resolve()
     path = output_dir / name
     _clear_previous(output_dir, path)
+    trained = model
+    if fmt in FLOAT32_FORMATS:
+        model = float32_copy(model)
     expected = model.predict(inputs, verbose=0)
 
     start = time.perf_counter()
@@ -133,6 +151,16 @@ def export_and_check(model, fmt, output_dir, inputs, *, atol=1e-4, about=None):
     )
     if not ok:  # never leave a wrong model where a server would pick it up
         path = _set_aside(path)
+    precision = {"compute_dtype": compute_dtype(model)}
+    if model is not trained:
+        # What float32 changes, for the record: float16's rounding in the trained model.
+        rounding, _ = compare(trained.predict(inputs, verbose=0), expected, atol)
+        precision["max_abs_diff_to_trained"] = rounding
+        log.info(
+            f"The {fmt} export computes in float32, with the weights of the model, which "
+            f"computes in {compute_dtype(trained)}: the check compares it with Keras in float32. "
+            f"Keras float32 vs {compute_dtype(trained)}: max diff {rounding:.3g} (rounding)"
+        )
     record = {
         "format": fmt,
         "path": str(path),
@@ -140,6 +168,7 @@ def export_and_check(model, fmt, output_dir, inputs, *, atol=1e-4, about=None):
         "max_abs_diff": diff,
         "atol": atol,
         "samples": len(inputs),
+        **precision,
         **(about or {}),
         "runtime": checker,
         "wall_time_s": round(wall_time_s, 3),
@@ -165,28 +194,30 @@ def load_for_inference(path):
     )
 
 
-def sample_inputs(run, model, samples, data_overrides):
+def sample_inputs(run, model, samples, data_overrides, random=False):
     """`(inputs, description)`: the first `samples` inputs of the run's test split.
 
-    The validation, then the training split stand in when there is no test split. When the
-    run's data is not on this machine (and no `data.root`/`data.path` was given), random
-    inputs of the model's input shape in [0, 255] do, with a warning: they check the
-    arithmetic of the export, not its behaviour on real images.
+    The validation, then the training split stand in when there is no test split. With
+    `random`, random inputs of the model's input shape in [0, 255] instead (for a run whose
+    data is not on this machine): they check the arithmetic of the export, not its behaviour
+    on real examples, and the log and `export.json` say so.
+
+    Raises:
+        ConfigError: without `random`, the run's data cannot be built here, or is empty.
     """
     import numpy as np
 
     overrides = {k: v for k, v in data_overrides.items() if v is not None}
+    if random:
+        log.warning(
+            "random_inputs=true: the check compares the export on random inputs in [0, 255], "
+            "not on the run's data. It shows the export's arithmetic, not its predictions."
+        )
+        return random_inputs(model, samples), RANDOM_SOURCE
     try:
         data = run.build_data(**overrides)
-    except Exception as e:  # not here, or an offline download: fall back, unless asked for
-        if overrides:
-            raise
-        log.warning(
-            f"The run's data cannot be built here ({one_line(e, with_type=False)}); checking "
-            "on random inputs in [0, 255] instead. Set data.root=/path (or data.path=) to "
-            "check on real examples."
-        )
-        return random_inputs(model, samples), "random in [0, 255] (the run's data is not here)"
+    except ConfigError as e:  # not here, or an offline download: a bug keeps its traceback
+        raise no_data_error(e) from None
     for split in ("test", "validation", "train"):
         dataset = getattr(data, f"{split}_dataset", None)
         if dataset is None:
@@ -200,7 +231,46 @@ def sample_inputs(run, model, samples, data_overrides):
                 break
         if count:
             return np.concatenate(batches)[:samples], f"the {split} split of the run's data"
-    return random_inputs(model, samples), "random in [0, 255] (the run's data is empty)"
+    raise ConfigError(
+        f"The export is checked on the run's data, and the run's data has no examples here "
+        f"({data.source}). Received: random_inputs=false. Point data.root=/path (or "
+        "data.path=) at the run's data, or set random_inputs=true to check on random inputs."
+    )
+
+
+def check_inputs(run, data_overrides, random):
+    """Before TensorFlow: the run's data paths exist here (unless `random`), and `random` is
+    not given with a data path it would leave unused.
+
+    Raises:
+        ConfigError: one line naming `random_inputs` and what to do.
+    """
+    require(
+        random in (True, False),
+        f"random_inputs must be true or false. Received: random_inputs={random!r}. Set "
+        "random_inputs=true to check the export on random inputs instead of the run's data.",
+    )
+    given = {k: v for k, v in data_overrides.items() if v is not None}
+    received = ", ".join(f"data.{k}={v}" for k, v in given.items())
+    require(
+        not (random and given),
+        "random_inputs=true checks the export on random inputs, so the run's data is not "
+        f"read. Received: random_inputs=true and {received}. Remove one of them.",
+    )
+    if not random:
+        try:
+            run.check_paths(**given)
+        except ConfigError as e:
+            raise no_data_error(e) from None
+
+
+def no_data_error(error):
+    """The `ConfigError` of an export whose check cannot read the run's data."""
+    return ConfigError(
+        f"export-model checks the export on the run's data: {one_line(error, with_type=False)} "
+        "Or set random_inputs=true to check it on random inputs instead (the export's "
+        "arithmetic only, not its predictions)."
+    )
 
 
 def random_inputs(model, samples, seed=0):
