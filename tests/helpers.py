@@ -269,6 +269,30 @@ def truncated_jpeg(path):
     path.write_bytes(jpeg[: len(jpeg) // 2])
 
 
+def corrupt_deflate_png(path, size=(16, 16)):
+    """A PNG whose chunks are all valid (Pillow's `verify` passes it) but whose deflate stream
+    is corrupt, so decoding it fails: a real noisy PNG whose first deflate block header is
+    rewritten to the reserved block type 3, with the IDAT chunk's CRC recomputed to match."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype="uint8")).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    start = 8  # after the signature: chunks of length, type, data, CRC
+    while data[start + 4 : start + 8] != b"IDAT":
+        start += 12 + struct.unpack(">I", data[start : start + 4])[0]
+    length = struct.unpack(">I", data[start : start + 4])[0]
+    data[start + 10] = 0xFF  # after the 2-byte zlib header: BFINAL=1, BTYPE=11 (reserved)
+    end = start + 8 + length
+    data[end : end + 4] = struct.pack(">I", zlib.crc32(data[start + 4 : end]))
+    Path(path).write_bytes(bytes(data))
+    return path
+
+
 def raw_images(shape, n=2, seed=0):
     """Float32 images in [0, 255], what every model takes."""
     return np.random.default_rng(seed).uniform(0, 255, size=(n, *shape)).astype("float32")

@@ -40,6 +40,26 @@ class Preempted(KeyboardInterrupt):
         self.signum = signum
 
 
+def download_failed(error):
+    """Whether `error` is what a failed download raises, rather than a bug.
+
+    `keras.utils.get_file` turns urllib's `HTTPError` and `URLError` (no network, a refused
+    connection, a 404) into a plain `Exception("URL fetch failure on <url>: ...")`, and a
+    checksum that does not match into `ValueError("Incomplete or corrupted file detected.
+    ...")`; a connection cut while reading passes through as an `OSError` (`TimeoutError`,
+    `ConnectionResetError`) or an `http.client.HTTPException` (`IncompleteRead`). The callers
+    turn these into one "offline?" line; anything else (a `TypeError` in a loader, ...) is
+    re-raised with its traceback.
+    """
+    import http.client  # only when a download failed: most runs never download
+
+    if type(error) is Exception:  # exactly Keras's wrapper: every bug is a subclass
+        return str(error).startswith("URL fetch failure")
+    if isinstance(error, ValueError):
+        return str(error).startswith("Incomplete or corrupted file detected")
+    return isinstance(error, (OSError, http.client.HTTPException))
+
+
 # --- the value checks ---------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from helpers import (
+    corrupt_deflate_png,
     make_class_folder,
     one_error_line,
     only_run_dir,
@@ -24,6 +25,7 @@ def photos_with_bad_files(tmp_path):
     truncated_jpeg(root / "cats" / "cut.jpg")
     (root / "dogs" / "empty.jpg").write_bytes(b"")
     (root / "dogs" / "chat_été_猫.jpg").write_text("not a photo")
+    corrupt_deflate_png(root / "dogs" / "deflate.png")  # passes Pillow's verify, not a decode
     return root
 
 
@@ -41,15 +43,17 @@ def test_train_counts_and_lists_the_skipped_files(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     run = only_run_dir(tmp_path)
-    assert f"Skipped 3 unreadable or empty files; they are listed in {run}" in (output)
+    assert f"Skipped 4 unreadable or empty files; they are listed in {run}" in (output)
     lines = (run / "bad_files.txt").read_text(encoding="utf-8").splitlines()
     listed = dict(line.split("\t") for line in lines)
     assert listed.keys() == {
         str(root / "cats" / "cut.jpg"),
         str(root / "dogs" / "chat_été_猫.jpg"),
+        str(root / "dogs" / "deflate.png"),
         str(root / "dogs" / "empty.jpg"),
     }
     assert listed[str(root / "dogs" / "empty.jpg")] == "empty file (0 bytes)"
+    assert listed[str(root / "dogs" / "deflate.png")].startswith("broken PNG")
     config = (run / "config.yaml").read_text()
     assert "train: 13" in config and "validation: 3" in config  # the 16 readable images
 
@@ -65,6 +69,22 @@ def test_train_with_on_bad_file_error_stops_before_training(tmp_path):
     assert str(root / "cats" / "cut.jpg") in error and "truncated" in error
     assert "data.on_bad_file=skip" in error
     assert "Traceback" not in output and "Epoch" not in output
+
+
+def test_a_png_that_only_fails_to_decode_stops_on_bad_file_error_in_one_line(tmp_path):
+    root = make_class_folder(tmp_path / "photos", per_class=4, size=(16, 16), suffix=".png")
+    corrupt_deflate_png(root / "dogs" / "deflate.png")
+    result = run_train(
+        "data=image_folder",
+        f"data.root={root}",
+        "data.on_bad_file=error",
+        "data.batch_size=4",
+        "trainer.epochs=1",
+        cwd=tmp_path,
+    )
+    error = one_error_line(result)
+    assert str(root / "dogs" / "deflate.png") in error and "broken PNG" in error, error
+    assert "Epoch" not in result.stdout + result.stderr
 
 
 # --- text and series files --------------------------------------------------------------------

@@ -22,7 +22,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from kerasrun.errors import ConfigError, require
+from kerasrun.errors import ConfigError, download_failed, require
 
 # Where keras.datasets downloads its files from (`<url><name>.npz`), for the offline hints.
 KERAS_DATASETS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -39,7 +39,9 @@ def keras_load(name, hint, **kwargs):
 
     try:
         return getattr(keras.datasets, name).load_data(**kwargs)
-    except Exception as e:  # URL fetch failures are plain `Exception`s in Keras
+    except Exception as e:
+        if not download_failed(e):  # a bug, or an unreadable cached file: its own traceback
+            raise
         raise ConfigError(
             f"keras.datasets.{name}.load_data() failed ({_reason(e)}). Received: data.path=None. "
             f"Offline? {hint[0].upper()}{hint[1:]}."
@@ -122,8 +124,10 @@ def _download(url, target, sha256, size, instead):
                 force_download=True,
             )
         )
-    except Exception as e:  # get_file raises a plain Exception for URL fetch failures
+    except Exception as e:
         part.unlink(missing_ok=True)
+        if not download_failed(e):  # a bug: its own traceback, not "offline?"
+            raise
         raise ConfigError(
             f"Could not download {url} ({_reason(e)}). Received: data.url={url!r}. Offline? "
             f"Download it by hand to {target}{', or ' + instead if instead else ''}."

@@ -26,9 +26,7 @@ from kerasrun.errors import require
 log = logging.getLogger("kerasrun")
 
 
-def files_dataset(
-    paths, labels, *, image_size, on_bad_file="skip", with_pillow=(), reduced_decode=True
-):
+def files_dataset(paths, labels, *, image_size, with_pillow=(), reduced_decode=True):
     """`(uint8 image, int32 label)` pairs read and decoded in parallel, in `paths` order.
 
     JPEG, PNG, BMP and GIF (first frame) are decoded by TensorFlow to 3 channels (an alpha
@@ -46,9 +44,12 @@ def files_dataset(
     ratio per image cost more than the smaller decode saved). `reduced_decode=False` decodes
     every file at full size (for comparisons).
 
-    The files are expected to have passed a `FileCheck`, so none should fail here. Should
-    one still do, `on_bad_file="skip"` drops it (`ignore_errors()`) rather than stopping a
-    long training halfway, and `"error"` raises TensorFlow's error.
+    The files are expected to have passed a `FileCheck`, which decodes each one before
+    training (a PNG in full: its chunks can be valid and its deflate stream corrupt), so
+    that a bad file is counted, listed and left out of `sizes`, or refused in one line. None
+    is dropped here: `ignore_errors()` would drop a file that still fails (changed on disk
+    since the check) without a count or a name, so TensorFlow's error stops the run instead,
+    whatever `data.on_bad_file` says.
     """
     import tensorflow as tf
 
@@ -88,15 +89,14 @@ def files_dataset(
         flags = [pillow_flags[i] for i in indices]
         chosen = np.asarray([labels[i] for i in indices], "int32")
         ds = tf.data.Dataset.from_tensor_slices((names, flags, chosen))
-        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.ignore_errors() if on_bad_file == "skip" else ds
+        return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
 
     groups = sorted(set(ratios))
     members = {r: [i for i, ratio in enumerate(ratios) if ratio == r] for r in groups}
     if len(groups) == 1:
         return pipeline(groups[0], members[groups[0]])
     choices = np.asarray([groups.index(r) for r in ratios], "int64")
-    # stop_on_empty_dataset=False: a file skipped by ignore_errors() must not end the others.
+    # Every file yields one image, so no dataset runs out before the selector does.
     return tf.data.Dataset.choose_from_datasets(
         [pipeline(r, members[r]) for r in groups],
         tf.data.Dataset.from_tensor_slices(choices),
@@ -203,7 +203,6 @@ def bundle_from_files(
             paths,
             labels,
             image_size=image_size,
-            on_bad_file=on_bad_file,
             with_pillow=check.with_pillow,
         )
         training = name == "train"

@@ -8,7 +8,7 @@ import os
 import warnings
 from pathlib import Path
 
-from kerasrun.errors import ConfigError, require
+from kerasrun.errors import ConfigError, download_failed, require
 from kerasrun.inference.inputs import read_image
 from kerasrun.inference.predictors import Predictor, check_top_k, probabilities
 from kerasrun.models.pretrained import BACKBONES, backbone_key
@@ -69,6 +69,8 @@ def imagenet_class_names():
                 cache_dir=str(keras_home()),  # where it is looked for above, whatever Keras read
             )
         except Exception as e:
+            if not download_failed(e):
+                raise
             reason = str(e).split(" -- ")[-1].splitlines()[0] if str(e) else type(e).__name__
             raise ConfigError(
                 f"ImageNet's class names ({CLASS_INDEX_FILE}) are missing and could not be "
@@ -121,7 +123,7 @@ def build_classifier(key, weights):
         return model
     except Exception as e:
         message = str(e)
-        if weights == "imagenet" and ("URL fetch failure" in message or "corrupted" in message):
+        if weights == "imagenet" and download_failed(e):
             urls = [w.rstrip(":") for w in message.split() if w.startswith(("http", "https"))]
             name = os.path.basename(urls[0]) if urls else f"the {key} ImageNet weights file"
             raise ConfigError(

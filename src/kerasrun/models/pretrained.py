@@ -14,7 +14,7 @@ import functools
 import os
 from collections import namedtuple
 
-from kerasrun.errors import ConfigError, check_int, check_rate, require
+from kerasrun.errors import ConfigError, check_int, check_rate, download_failed, require
 
 Backbone = namedtuple("Backbone", ["constructor", "preprocess", "min_size"])
 Backbone.__doc__ = """A `keras.applications` constructor, its `preprocess_input` mode
@@ -139,8 +139,7 @@ def build_conv_base(spec, weights, input_shape, key="model.weights"):
             include_top=False, weights=weights, input_shape=input_shape, name="conv_base"
         )
     except Exception as error:
-        message = str(error)
-        if weights == "imagenet" and ("URL fetch failure" in message or "corrupted" in message):
+        if weights == "imagenet" and download_failed(error):
             raise _download_error(spec.constructor, error, key) from error
         raise
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from kerasrun.console import one_line
+from kerasrun.errors import ConfigError
 from kerasrun.rundir.layout import BEST_MODEL, CHECKPOINTS, METRICS
 
 log = logging.getLogger(__name__)
@@ -78,13 +79,15 @@ def read_history(path, history):
 
     A job resumed from its backup (a re-run sweep) only has the epochs since the restart
     in memory; the CSV logger (append mode) has every epoch. A repeated epoch (killed after
-    its CSV row, before its backup) counts once, with its last values.
+    its CSV row, before its backup) counts once, with its last values. A row that is not an
+    epoch's numbers is a one-line `ConfigError` naming the file, never passed over.
     """
     path = Path(path) if path else None
     if path is None or not path.is_file():
         return history
     with open(path, newline="") as f:
-        rows = {int(row["epoch"]): row for row in csv.DictReader(f) if row.get("epoch")}
+        reader = csv.DictReader(f)
+        rows = {_epoch(row, path, reader.line_num): row for row in reader}
     if len(rows) <= len(next(iter(history.values()), [])):  # any key: a GAN has no "loss"
         return history
     ordered = [rows[epoch] for epoch in sorted(rows)]
@@ -95,6 +98,21 @@ def read_history(path, history):
         if k != "epoch" and any(row.get(k) not in ("", "NA", None) for row in ordered)
     ]
     return {k: [_number(row.get(k)) for row in ordered] for k in keys}
+
+
+def _epoch(row, path, line):
+    """The row's epoch, checking that every cell is a number ("NA" and empty are NaN)."""
+    try:
+        for key, cell in row.items():
+            if key is not None:  # cells past the header's columns are not read
+                _number(cell)
+        return int(row["epoch"])
+    except (ValueError, TypeError, KeyError):
+        cells = ",".join(str(v) for v in row.values())
+        raise ConfigError(
+            f"{path} has a row that is not an epoch's numbers (line {line}: {cells[:60]!r}). "
+            "Received: a damaged history.csv. Fix or delete that line, then run again."
+        ) from None
 
 
 def _number(cell):

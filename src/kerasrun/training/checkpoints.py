@@ -18,12 +18,13 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 from pathlib import Path
 
 import keras
 
-from kerasrun.errors import Preempted
+from kerasrun.errors import ConfigError, Preempted
 from kerasrun.rundir.layout import BACKUP_STATE
 from kerasrun.rundir.results import is_training_loss, write_json
 
@@ -240,7 +241,13 @@ def prune_logs(from_epoch, *, tensorboard_dir=None, history_csv=None):
     An epoch logged just before the kill but not backed up runs again after the resume: its
     first values would stay in `history.csv` and in TensorBoard beside the new ones. Event
     files and the CSV are rewritten without them (atomically), so every epoch shows once.
-    HParams session summaries go too: `train` writes them again.
+    HParams session summaries go too: `train` writes them again. A record or row cut short at
+    the end of its file (a kill mid-write) goes too.
+
+    Raises:
+        ConfigError: damage anywhere else, which a rewrite would turn into a loss: a record
+            of an event file that fails its checksum (every event after it would be dropped),
+            or a `history.csv` row that is not a row of numbers. One line names the file.
     """
     if history_csv and Path(history_csv).is_file():
         _prune_csv(Path(history_csv), from_epoch)
@@ -256,13 +263,21 @@ def _prune_csv(path, from_epoch):
     header = lines[0].rstrip("\r\n").split(",")
     column = header.index("epoch") if "epoch" in header else 0
     kept = [lines[0]]
-    for line in lines[1:]:
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.endswith("\n"):  # the last row, cut by a kill: it runs again
+            continue
         cells = line.rstrip("\r\n").split(",")
         try:
-            if int(cells[column]) < from_epoch and line.endswith("\n"):  # a cut row goes
-                kept.append(line)
+            epoch = int(cells[column])
         except (ValueError, IndexError):
-            continue
+            raise ConfigError(
+                f"{path} has a row that is not an epoch's numbers (line {number}: "
+                f"{line.strip()[:60]!r}); pruning the epochs to train again would drop it. "
+                f"Received: resume from epoch {from_epoch}. Fix or delete that line (or the "
+                "file), then resume again."
+            ) from None
+        if epoch < from_epoch:
+            kept.append(line)
     if len(kept) < len(lines):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text("".join(kept))
@@ -271,11 +286,10 @@ def _prune_csv(path, from_epoch):
 
 def _prune_events(path, from_epoch):
     import tensorflow as tf
-    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
     from tensorboard.compat.proto import event_pb2
 
     kept, dropped = [], 0
-    for record in RawEventFileLoader(str(path)).Load():  # stops quietly at a cut record
+    for record in _event_records(path, from_epoch):
         event = event_pb2.Event.FromString(record)
         plugins = {v.metadata.plugin_data.plugin_name for v in event.summary.value}
         if event.HasField("summary") and (event.step >= from_epoch or "hparams" in plugins):
@@ -289,3 +303,29 @@ def _prune_events(path, from_epoch):
         for record in kept:
             writer.write(record)
     os.replace(tmp, path)
+
+
+def _event_records(path, from_epoch):
+    """The records of the event file `path`, up to a record cut short at its end (a kill
+    mid-write); a record that fails its checksum is a `ConfigError`.
+
+    TensorBoard's own reader stops quietly at either: rewriting what it read would drop
+    every event after a damaged record, and only a cut one is safe to drop.
+    """
+    import tensorflow as tf
+
+    records = []
+    try:
+        for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+            records.append(record)
+    except tf.errors.DataLossError as e:
+        if "truncated record" not in str(e):  # "corrupted record at <byte>": damage
+            found = re.search(r"corrupted record at \d+", str(e))
+            raise ConfigError(
+                f"The TensorBoard event file {path} is damaged after {len(records)} events "
+                f"({found.group() if found else 'DataLossError'}); pruning the epochs to "
+                "train again would drop every event after it. Received: resume from epoch "
+                f"{from_epoch}. Move the file out of the run directory (TensorBoard reads the "
+                "others), then resume again."
+            ) from None
+    return records

@@ -335,3 +335,76 @@ def test_a_corrupt_archive_is_one_line_and_leaves_nothing(site, datasets, case):
     assert "\n" not in message and message.startswith(f"The file downloaded from {url} is")
     assert message.endswith(f"Delete {datasets / name} and try again, or check the URL.")
     assert leftovers(datasets) == []  # no data_extracted/, no half-extracted .data_* folder
+
+
+# --- a failed download is one line; a bug keeps its traceback ---------------------------------
+
+
+def closed_port():
+    """A port on 127.0.0.1 that nothing listens on: a connection to it is refused."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mnist_download(tmp_path, monkeypatch):
+    """Points `keras.datasets.mnist`'s download at `origin`, through Keras's real `get_file`."""
+    import keras
+    from keras.src.datasets import mnist
+
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+    def point_at(origin=None, error=None):
+        def get_file(fname, **kwargs):
+            if error is not None:
+                raise error
+            kwargs.pop("file_hash", None)
+            kwargs.update(origin=origin, cache_dir=str(tmp_path / "keras_home"))
+            return keras.utils.get_file(fname, **kwargs)
+
+        monkeypatch.setattr(mnist, "get_file", get_file)
+
+    return point_at
+
+
+def test_keras_datasets_from_an_unreachable_host_is_one_line(mnist_download):
+    from kerasrun.data import build_data
+
+    mnist_download(f"http://127.0.0.1:{closed_port()}/mnist.npz")
+    with pytest.raises(ConfigError, match="Offline?") as error:
+        build_data("mnist", seed=0)
+    message = str(error.value)
+    assert "\n" not in message and "URL fetch failure" in message, message
+
+
+def test_a_bug_inside_keras_datasets_keeps_its_traceback(mnist_download):
+    from kerasrun.data import build_data
+
+    mnist_download(error=TypeError("get_file() got an unexpected keyword argument 'x'"))
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        build_data("mnist", seed=0)
+
+
+def test_a_url_on_an_unreachable_host_is_one_line_and_a_bug_keeps_its_traceback(
+    datasets, monkeypatch
+):
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    url = f"http://127.0.0.1:{closed_port()}/pets.zip"
+    with pytest.raises(ConfigError, match=f"Could not download {url} ") as error:
+        fetch(url, datasets)
+    assert "\n" not in str(error.value) and "Offline?" in str(error.value)
+    assert not datasets.exists() or list(datasets.iterdir()) == []
+
+    import keras
+
+    def broken(*args, **kwargs):
+        raise TypeError("a bug in the download code")
+
+    monkeypatch.setattr(keras.utils, "get_file", broken)
+    with pytest.raises(TypeError, match="a bug in the download code"):
+        fetch(url, datasets)

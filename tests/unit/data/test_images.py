@@ -20,6 +20,7 @@ import pytest
 from helpers import (
     CATS_AND_DOGS,
     collect,
+    corrupt_deflate_png,
     make_class_folder,
     noisy_jpeg_bytes,
     truncated_jpeg,
@@ -214,6 +215,8 @@ print(json.dumps({{
         ("empty.jpg", lambda p: p.write_bytes(b""), "empty file (0 bytes)"),
         ("notes.jpg", lambda p: p.write_text("a text file"), "not an image"),
         ("truncated.png", truncated_png, "broken PNG"),
+        # valid chunks (Pillow's verify passes it), corrupt deflate: TensorFlow fails on it
+        ("deflate.png", corrupt_deflate_png, "broken PNG"),
         ("huge.png", huge_png, "too large: 10000x10000 pixels"),
         ("bomb.jpg", bomb_jpeg, "too large: Image size (400000000 pixels) exceeds limit"),
         ("dangling.jpg", dangling_link, "cannot be read: No such file or directory"),

@@ -10,6 +10,7 @@ only: the speed is measured by scripts/benchmark.py.
 import numpy as np
 import pytest
 
+from helpers import corrupt_deflate_png
 from kerasrun.data.images import jpeg_ratio
 from kerasrun.data.pipeline import files_dataset
 
@@ -131,3 +132,19 @@ def test_predict_reads_a_large_jpeg_exactly_as_training_did(tmp_path, size):
     photo_like(500, 375).save(path, quality=90)
     (for_predict,) = load_images([path], (*size, 3))
     np.testing.assert_array_equal(for_predict, decoded(path, size, True))
+
+
+def test_a_file_that_fails_to_decode_stops_the_pass_instead_of_vanishing(tmp_path):
+    # FileCheck leaves such a file out before training (test_images.py); one that still fails
+    # here (changed on disk since) must not be dropped without a count or a name.
+    import tensorflow as tf
+    from PIL import Image
+
+    paths = []
+    for i in range(3):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.new("RGB", (8, 8), (i, i, i)).save(paths[-1])
+    corrupt_deflate_png(paths[1])
+    ds = files_dataset(paths, [0, 1, 2], image_size=(8, 8))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="PNG"):
+        list(ds)

@@ -4,9 +4,12 @@ import json
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from kerasrun.errors import ConfigError
+from kerasrun.rundir.results import read_history
 from kerasrun.training.checkpoints import BackupAndRestore, prune_logs, read_state
 
 
@@ -79,3 +82,68 @@ def test_prune_logs_from_0_keeps_nothing_of_a_run_without_backup(tmp_path):
     csv.write_text("epoch,loss\n0,1.0\n")
     prune_logs(0, history_csv=csv)
     assert csv.read_text() == "epoch,loss\n"
+
+
+def write_events(log_dir, steps):
+    """An event file written by TensorBoard's writer: one `epoch_loss` per step; its path."""
+    with tf.summary.create_file_writer(str(log_dir)).as_default():
+        for step in range(steps):
+            tf.summary.scalar("epoch_loss", 1.0 / (step + 1), step=step)
+    (path,) = log_dir.glob("events.out.tfevents.*")
+    return path
+
+
+def record_offsets(path):
+    """Where each TFRecord starts: a little-endian uint64 length, its CRC, data, data CRC."""
+    data, offsets = path.read_bytes(), [0]
+    while offsets[-1] < len(data):
+        offsets.append(
+            offsets[-1] + 16 + int.from_bytes(data[offsets[-1] : offsets[-1] + 8], "little")
+        )
+    return offsets[:-1]
+
+
+def steps_read_back(log_dir):
+    events = EventAccumulator(str(log_dir))
+    events.Reload()
+    return [e.step for e in events.Tensors("epoch_loss")]
+
+
+def test_a_damaged_event_record_stops_the_prune_instead_of_dropping_what_follows(tmp_path):
+    log_dir = tmp_path / "tensorboard" / "train"
+    path = write_events(log_dir, 6)
+    data = bytearray(path.read_bytes())
+    start = record_offsets(path)[3]  # the file-version record, then steps 0, 1, 2, 3, ...
+    data[start + 14] ^= 0xFF  # a byte of step 2's data: its CRC no longer matches
+    path.write_bytes(bytes(data))
+    assert steps_read_back(log_dir) == [0, 1]  # TensorBoard's reader stops at the damage
+
+    with pytest.raises(ConfigError) as error:
+        prune_logs(5, tensorboard_dir=tmp_path / "tensorboard")
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message and "damaged" in message, message
+    assert "corrupted record at" in message and "function_node" not in message
+    assert path.read_bytes() == bytes(data)  # left as it was: steps 3 to 5 are still there
+
+
+def test_a_record_cut_at_the_end_of_an_event_file_is_dropped_and_the_rest_kept(tmp_path):
+    log_dir = tmp_path / "tensorboard" / "train"
+    path = write_events(log_dir, 6)
+    path.write_bytes(path.read_bytes()[:-5])  # a kill while writing step 5
+    prune_logs(4, tensorboard_dir=tmp_path / "tensorboard")
+    assert steps_read_back(log_dir) == [0, 1, 2, 3]
+
+
+def test_an_unparsable_history_row_is_one_line_never_dropped(tmp_path):
+    csv = tmp_path / "history.csv"
+    damaged = "epoch,loss\n0,1.0\n\x00\x00garbage,??\n2,0.25\n3,0.1"
+    csv.write_text(damaged)
+    with pytest.raises(ConfigError, match="line 3") as error:
+        prune_logs(3, history_csv=csv)
+    assert "\n" not in str(error.value) and str(csv) in str(error.value)
+    assert csv.read_text() == damaged
+
+    csv.write_text("epoch,loss\n0,1.0\n1,nonsense\n")
+    with pytest.raises(ConfigError, match="line 3") as error:
+        read_history(csv, {})
+    assert "\n" not in str(error.value) and str(csv) in str(error.value)
