@@ -65,6 +65,7 @@ def test_dcgan_has_the_books_layers():
     ]  # 8-30, valid padding
     dropout = next(x for x in discriminator.layers if isinstance(x, keras.layers.Dropout))
     assert dropout.rate == 0.4 and discriminator.output.shape == (None, 1)
+    assert model.count_params() == 7_055_492  # docs/generative.md quotes it
 
 
 # --- training steps, saving --------------------------------------------------------------
