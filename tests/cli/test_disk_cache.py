@@ -48,9 +48,27 @@ def test_a_cache_killed_in_its_first_pass_is_written_again(tmp_path):
     assert (cache / "train.index").exists() and not list(cache.glob("*.lockfile"))
 
 
+# The real `train`, watched through Python's audit hook for `shutil.rmtree` (which changes
+# nothing): what the cache folder held at the moment the run deleted it.
+WATCHED_TRAIN = """
+import os, sys
+from pathlib import Path
+
+def watch(event, args):
+    if event == "shutil.rmtree" and Path(args[0]).name == "cache":
+        for f in sorted(Path(args[0]).iterdir()):
+            print("cached", f.name, f.stat().st_size, flush=True)
+
+sys.addaudithook(watch)
+sys.argv = ["train", *sys.argv[1:]]
+from kerasrun.train import main
+main()
+"""
+
+
 def test_train_with_a_disk_cache_deletes_it_when_the_run_ends(tmp_path):
     root = make_class_folder(tmp_path / "photos", per_class=12, size=(40, 40))
-    result = run_train(
+    overrides = [
         "data=image_folder",
         f"data.root={root}",
         "data.image_size=[32,32]",
@@ -58,12 +76,29 @@ def test_train_with_a_disk_cache_deletes_it_when_the_run_ends(tmp_path):
         "data.cache=disk",
         "model=convnet",
         "trainer.epochs=2",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", WATCHED_TRAIN, *overrides],
         cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     run = only_run_dir(tmp_path)
-    assert read_metrics(run)["epochs"] == 2
-    assert "cache: disk" in (run / "config.yaml").read_text()
+    metrics = read_metrics(run)
+    assert metrics["epochs"] == 2
+    # While the run lasted, each split's decoded 32x32x3 uint8 images were in complete
+    # files under the run (an index: the first pass ended), not in memory.
+    cached = dict(line.split()[1:] for line in result.stdout.splitlines() if "cached " in line)
+    sizes = {"train": 19, "validation": 5}  # 24 photos, validation_split 0.2 (the default)
+    assert "train 19 · validation 5 ·" in (run / "train.log").read_text()
+    for split, n in sizes.items():
+        assert f"{split}.index" in cached, result.stdout[-3000:]
+        data = sum(int(size) for name, size in cached.items() if name.startswith(f"{split}.data"))
+        assert data >= n * 32 * 32 * 3, (split, cached)
+    assert not any(name.endswith(".lockfile") for name in cached)
     assert not (run / "cache").exists()  # 2 epochs read it; then nothing will again
 
 

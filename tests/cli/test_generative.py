@@ -117,6 +117,41 @@ def test_train_dcgan_on_one_image_folder(tmp_path):
     assert (run / "samples" / "epoch_002.png").is_file()
 
 
+@pytest.mark.slow
+def test_a_dcgan_whose_g_loss_diverges_ends_failed(tmp_path):
+    # Absurd learning rates, no clipping: the generator's loss becomes NaN in epoch 1 while
+    # the discriminator's stays finite. A GAN has no `loss`: its run fails all the same.
+    make_class_folder(tmp_path / "photos", classes=("frogs",), per_class=12, size=(40, 36))
+    result = run_train(
+        "model=dcgan",
+        "data=image_folder",
+        f"data.root={tmp_path / 'photos'}",
+        "data.classes=[frogs]",
+        "data.image_size=[24,24]",
+        "data.batch_size=4",
+        "data.validation_split=0",
+        "trainer.epochs=2",
+        "trainer.steps_per_epoch=2",
+        "model.generator_filters=8",
+        "model.discriminator_filters=8",
+        "model.samples.count=4",
+        "model.discriminator_learning_rate=1e30",
+        "model.generator_learning_rate=1e30",
+        "model.clipvalue=null",
+        cwd=tmp_path,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in output, output[-3000:]
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert error.startswith("Error: Training diverged: g_loss became nan in epoch 1;"), error
+    run = only_run_dir(tmp_path)
+    metrics = read_metrics(run)
+    assert (metrics["status"], metrics["diverged"], metrics["epochs"]) == ("failed", True, 1)
+    assert math.isnan(metrics["g_loss"]) and math.isfinite(metrics["d_loss"])
+    assert metrics["error"] == error.removeprefix("Error: ")
+    assert not (run / "model.keras").exists()  # a NaN generator is not the run's result
+
+
 # --- a character-level text generator ---------------------------------------------------------
 
 

@@ -63,12 +63,31 @@ def test_help_lists_keys_without_importing_tensorflow(tmp_path):
     assert "kind=gradcam" in out
 
 
+def pixels(path):
+    """The image file at `path` as training fed it: decoded, resized (bilinear) to 32x32 and
+    rounded, float32 `(1, 32, 32, 3)` (written here with TensorFlow, not kerasrun's loader)."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
+    return tf.clip_by_value(tf.round(tf.image.resize(image, (32, 32))), 0, 255)[None]
+
+
+def uncolorize(image, stops):
+    """A colormapped uint8 RGB image back to its 0..255 values: the nearest colour of the map."""
+    from kerasrun.pictures import colorize
+
+    table = colorize(np.arange(256) / 255, stops).astype("int64")
+    distances = ((image[..., None, :].astype("int64") - table) ** 2).sum(axis=-1)
+    return distances.argmin(axis=-1)
+
+
 @pytest.mark.slow
 def test_activations_one_grid_per_layer_sized_by_channels(run_copy, model_of, tmp_path):
+    from kerasrun.pictures import GRID_MARGIN, VIRIDIS
+
     run_dir, photos = run_copy
-    result = run_visualize(
-        f"run={run_dir}", "kind=activations", f"image={photos / 'cats' / 'cat.3.jpg'}", cwd=tmp_path
-    )
+    image = photos / "cats" / "cat.3.jpg"
+    result = run_visualize(f"run={run_dir}", "kind=activations", f"image={image}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     # train's runtime set-up, the run's precision and seed (training.runtime.set_up_command).
     assert command_runtime(result.stdout) == ("CPU", "float32", "the run's", 42)
@@ -76,15 +95,33 @@ def test_activations_one_grid_per_layer_sized_by_channels(run_copy, model_of, tm
     # The convnet's conv and pool layers (the book's first 8 layer outputs; this one has 4).
     layers = [x for x in model_of.layers if type(x).__name__ in ("Conv2D", "MaxPooling2D")]
     assert sorted(p.stem for p in folder.iterdir()) == sorted(x.name for x in layers)
+    # What each layer outputs for the image, by calling the saved model's layers in turn.
+    x, outputs = pixels(image), {}
+    for layer in model_of.layers:
+        x = outputs[layer.name] = layer(x, training=False)
+    images = tensorboard_images(run_dir / "tensorboard" / "visualize")
     for layer in layers:
-        _, h, w, c = layer.output.shape
+        feature = outputs[layer.name].numpy()[0]
+        h, w, c = feature.shape
         grid = png(folder / f"{layer.name}.png")
         assert grid.shape == (*grid_size(c, h, w), 3), layer.name
-        assert grid.std() > 0  # not a blank image
         assert f"{layer.name}: {c} channels of {h}x{w}" in result.stdout
-    images = tensorboard_images(run_dir / "tensorboard" / "visualize")
-    first = images[f"activations/cat.3/{layers[0].name}"]
-    assert first.size == Image.open(folder / f"{layers[0].name}.png").size
+        # Channel i in cell (i // 16, i % 16), normalised as the book's plots (each channel
+        # minus its mean, over its std, × 64 + 128), in viridis: back to the values.
+        values = uncolorize(grid, VIRIDIS)
+        cells = np.stack(
+            [
+                values[(i // 16) * (h + GRID_MARGIN) :][:h, (i % 16) * (w + GRID_MARGIN) :][:, :w]
+                for i in range(c)
+            ],
+            axis=-1,
+        )
+        expected = (feature - feature.mean(axis=(0, 1))) / (feature.std(axis=(0, 1)) + 1e-5)
+        expected = np.round(np.clip(expected * 64 + 128, 0, 255))
+        assert np.abs(cells - expected).max() <= 1, layer.name  # float rounding at most
+        assert expected.std() > 10  # not a blank layer
+        written = np.asarray(images[f"activations/cat.3/{layer.name}"].convert("RGB"))
+        np.testing.assert_array_equal(written, grid)  # TensorBoard shows the same picture
 
 
 @pytest.mark.slow
@@ -113,8 +150,34 @@ def predicted(model, image_path):
     return ("dogs", p) if p > 0.5 else ("cats", 1 - p)
 
 
+def reference_grad_cam(model, image, layer_name, target):
+    """Grad-CAM (Selvaraju et al. 2017) of class `target` on layer `layer_name`, written here.
+
+    The class score is the logit of the sigmoid head (its negative for class 0), the gradient
+    of which a GradientTape gives on the layer's output; each channel is weighted by its mean
+    gradient, summed, clipped at 0 and divided by its maximum.
+    """
+    import tensorflow as tf
+
+    x = pixels(image)
+    with tf.GradientTape() as tape:
+        for layer in model.layers[:-1]:
+            x = layer(x, training=False)
+            if layer.name == layer_name:
+                feature = x
+                tape.watch(feature)
+        head = model.layers[-1]
+        logit = (tf.matmul(x, head.kernel) + head.bias)[0, 0]
+        score = logit if target == 1 else -logit
+    weights = tf.reduce_mean(tape.gradient(score, feature), axis=(1, 2), keepdims=True)
+    heatmap = tf.nn.relu(tf.reduce_sum(feature * weights, axis=-1))[0].numpy()
+    return heatmap / heatmap.max()
+
+
 @pytest.mark.slow
 def test_gradcam_overlay_at_image_size_and_class_of_predict(run_copy, model_of, tmp_path):
+    from kerasrun.pictures import JET
+
     run_dir, photos = run_copy
     cat, dog = photos / "cats" / "cat.5.jpg", photos / "dogs" / "dog.105.png"
     heatmaps = {}
@@ -132,6 +195,14 @@ def test_gradcam_overlay_at_image_size_and_class_of_predict(run_copy, model_of, 
             assert overlay.shape == (original.height, original.width, 3)
         heatmaps[image.stem] = png(folder / f"{image.stem}_heatmap.png")
         assert heatmaps[image.stem].shape == (32, 32, 3)  # the model's input size
+        # The heatmap is Grad-CAM's, computed here (16x16, shown 2x2 a cell at 32x32, in jet).
+        target = int(expected_name == "dogs")
+        reference = np.kron(
+            reference_grad_cam(model_of, image, "conv2d_1", target), np.ones((2, 2))
+        )
+        written = uncolorize(heatmaps[image.stem], JET)
+        assert np.abs(written - np.round(reference * 255)).max() <= 1
+        assert reference.std() > 0.1  # a heatmap with something in it
     assert not np.array_equal(heatmaps["cat.5"], heatmaps["dog.105"])
     assert any(h.reshape(-1, 3).std(axis=0).max() > 0 for h in heatmaps.values())
     images = tensorboard_images(run_dir / "tensorboard" / "visualize")

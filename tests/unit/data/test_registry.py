@@ -58,27 +58,6 @@ def test_every_builder_has_a_yaml():
     assert sorted(p.stem for p in CONF_DATA.glob("*.yaml")) == sorted(DATASETS)
 
 
-def _defaults_exist():
-    """Whether every default option of conf/train.yaml exists yet (other groups are WIP)."""
-    from omegaconf import OmegaConf
-
-    try:
-        root = conf_dir()
-    except FileNotFoundError:
-        return False
-    for entry in OmegaConf.to_container(OmegaConf.load(root / "train.yaml")).get("defaults", []):
-        if isinstance(entry, str) or entry is None:
-            continue
-        for group, option in entry.items():
-            options = option if isinstance(option, list) else [option]
-            if group.startswith(("optional ", "override ")) or group == "hydra":
-                continue
-            if not all((root / group / f"{o}.yaml").is_file() for o in options if o):
-                return False
-    return True
-
-
-@pytest.mark.skipif(not _defaults_exist(), reason="conf/train.yaml's defaults are incomplete")
 @pytest.mark.parametrize("name", sorted(DATASETS))
 def test_each_data_option_composes(name):
     from hydra import compose, initialize_config_dir

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import make_class_folder
+from helpers import collect, make_class_folder
 from kerasrun.data import build_data
 from kerasrun.errors import ConfigError
 from kerasrun.models import build_model, load_model
@@ -65,6 +65,7 @@ def test_dcgan_has_the_books_layers():
     ]  # 8-30, valid padding
     dropout = next(x for x in discriminator.layers if isinstance(x, keras.layers.Dropout))
     assert dropout.rate == 0.4 and discriminator.output.shape == (None, 1)
+    assert model.count_params() == 7_055_492  # docs/generative.md quotes it
 
 
 # --- training steps, saving --------------------------------------------------------------
@@ -107,6 +108,70 @@ def test_dcgan_trains_with_the_books_optimizers_and_round_trips(tmp_path):
     tiled = dcgan_generated(loaded, z)  # 4x4 generated images, white margins between
     side = 4 * 24 + 3 * GRID_MARGIN
     assert tiled.shape == (side, side, 3) and tiled.dtype == np.uint8
+
+
+def weights_of(model):
+    return [w.numpy().copy() for w in model.trainable_weights]
+
+
+def largest_changes(before, model):
+    """Each trainable weight's largest change since `before` (a `weights_of(model)`)."""
+    after = model.trainable_weights
+    return [float(np.abs(a - b.numpy()).max()) for a, b in zip(before, after, strict=True)]
+
+
+def test_vae_steps_move_every_weight_and_lower_the_loss():
+    images, labels = collect(build_data("digits", batch_size=64, seed=0).train_dataset)
+    model = build_model("vae", input_shape=(8, 8, 1), task=GENERATIVE, seed=1)
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3))
+    before = weights_of(model)
+    # One batch of 64 real digits, 8 steps: each epoch's loss is that step's.
+    history = model.fit(images[:64], labels[:64], batch_size=64, epochs=8, verbose=0).history
+    assert all(change > 0 for change in largest_changes(before, model))  # encoder and decoder
+    losses = history["loss"]
+    falls = sum(b < a for a, b in zip(losses, losses[1:], strict=False))
+    assert falls >= 6 and losses[-1] < losses[0] - 0.01, losses  # 7 steps (z is sampled)
+
+
+def bright_images(n=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.clip(rng.normal(180, 20, (n, 24, 24, 3)), 0, 255).astype("float32")
+
+
+@pytest.mark.parametrize("player", ["discriminator", "generator"])
+def test_each_gan_step_moves_its_own_weights_and_lowers_its_own_loss(player):
+    # The other player's learning rate ~0: what is left is one model learning against a
+    # fixed other, whose loss must fall from step to step (no label noise, no dropout: the
+    # only randomness is the latent noise).
+    other = "generator" if player == "discriminator" else "discriminator"
+    model = build_model(
+        "dcgan",
+        input_shape=(24, 24, 3),
+        task=GENERATIVE,
+        seed=1,
+        label_noise=0.0,
+        dropout=0.0,
+        **{f"{other}_learning_rate": 1e-30},
+        **TINY_GAN,
+    )
+    model.compile(optimizer=keras.optimizers.RMSprop())
+    mine, theirs = getattr(model, player), getattr(model, other)
+    before, others_before = weights_of(mine), weights_of(theirs)
+    history = model.fit(bright_images(), np.zeros(16, "int32"), batch_size=16, epochs=8, verbose=0)
+    losses = history.history["d_loss" if player == "discriminator" else "g_loss"]
+    falls = sum(b < a for a, b in zip(losses, losses[1:], strict=False))
+    assert falls >= 6 and losses[-1] < losses[0] - 0.005, losses  # 7 steps (a new z each)
+    assert all(change > 1e-6 for change in largest_changes(before, mine))
+    assert all(change < 1e-20 for change in largest_changes(others_before, theirs))
+
+
+def test_a_gan_step_at_the_books_rates_moves_every_weight_of_both():
+    model = build_model("dcgan", input_shape=(24, 24, 3), task=GENERATIVE, seed=1, **TINY_GAN)
+    model.compile(optimizer=keras.optimizers.RMSprop())
+    before = weights_of(model.generator), weights_of(model.discriminator)
+    model.fit(bright_images(), np.zeros(16, "int32"), batch_size=16, epochs=1, verbose=0)
+    for weights, part in zip(before, (model.generator, model.discriminator), strict=True):
+        assert all(change > 1e-6 for change in largest_changes(weights, part)), part.name
 
 
 def test_latent_grid_is_the_books_norm_ppf_grid():
