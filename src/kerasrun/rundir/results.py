@@ -62,15 +62,23 @@ def first_non_finite(history):
     return min(found, default=None)
 
 
+GAN_RATES = {
+    "d_loss": "model.discriminator_learning_rate",
+    "g_loss": "model.generator_learning_rate",
+}
+
+
 def diverged_message(history, run_dir):
     """One line for a run whose loss became NaN/inf: where, and what was kept."""
     epoch, key, value = first_non_finite(history)
     best = Path(run_dir) / CHECKPOINTS / BEST_MODEL
     kept = f"the best model before it is {best}" if best.is_file() else "no model was saved"
     loss = "the loss" if key == "loss" else key
+    # A GAN's two optimizers take their rates from the model's config, not `optimizer`.
+    rate = GAN_RATES.get(key, "optimizer.learning_rate")
     return (
         f"Training diverged: {loss} became {value} in epoch {epoch}; "
-        f"{kept}. Lower optimizer.learning_rate (it is often too high) and train again."
+        f"{kept}. Lower {rate} (it is often too high) and train again."
     )
 
 

@@ -26,6 +26,9 @@ def test_a_gan_whose_losses_become_nan_counts_as_diverged(tmp_path):
     assert first_non_finite({"d_loss": [0.7], "g_loss": [0.9], "val_loss": [float("nan")]}) is None
     message = diverged_message(history, tmp_path)
     assert message.startswith("Training diverged: g_loss became inf in epoch 2;")
+    # The advice names the rate the GAN reads (it has no use for optimizer.learning_rate).
+    assert "Lower model.generator_learning_rate" in message
+    assert "Lower optimizer.learning_rate" in diverged_message({"loss": [float("nan")]}, tmp_path)
 
 
 def test_a_gan_whose_g_loss_became_nan_is_failed_in_its_metrics():
