@@ -1,10 +1,9 @@
 """One `Error:` line for the mistakes Hydra finds while it composes the config.
 
 Put `@one_line_errors` above `@hydra.main(...)`. A typo in a key (`trainer.epoch=3`), an unknown
-group option (`model=convnett`, also of an optional group such as `experiment=`, which Hydra
-would silently skip), `+` on a key that exists, `~` on one that does not, and an override Hydra
-cannot parse become one line in Keras's style on stderr, and exit code 2, like the
-`ConfigError`s the commands raise themselves:
+group option (`model=convnett`, `experiment=imbd_dense`), `+` on a key that exists, `~` on one
+that does not, and an override Hydra cannot parse become one line in Keras's style on stderr,
+and exit code 2, like the `ConfigError`s the commands raise themselves:
 
     Error: Unknown key trainer.epoch. Keys of trainer: epochs, steps_per_epoch, ... Did you
     mean trainer.epochs? Received: trainer.epoch=3. Fix the spelling, or add a new key with
@@ -153,9 +152,12 @@ def describe(error, overrides, task=None):
 def check_group_options(overrides, primary):
     """Refuses `group=option` when `conf/<group>/<option>.yaml` does not exist.
 
-    Hydra refuses an unknown option itself, except for an optional group (`experiment`,
-    `debug`, `hparams_search`): there `experiment=imbd_dense` would silently train the default
-    model. Checked before Hydra starts, for the groups of the app's defaults list.
+    Checked before Hydra starts, for the groups of the app's defaults list. Hydra refuses an
+    unknown option itself (train.yaml's groups are not `optional`, which would silently skip
+    `experiment=imbd_dense`), in a run and, before the first job, in a `-m` sweep (its basic
+    sweeper composes every job first); but the Optuna sweeper does not: with
+    `hparams_search=optuna 'model=choice(convnet,convnett)'` Hydra alone trains trials until
+    one draws `convnett`. Here, the sweep is refused before it starts.
 
     Raises:
         MissingConfigException: as Hydra raises it, with the group's `options`.
