@@ -65,8 +65,9 @@ def class_arguments(cls):
     """The keyword arguments `cls(...)` takes, or `None` if its signature cannot be read.
 
     Those of its `__init__`, and, while an `__init__` passes `**kwargs` on, those of its base
-    classes': Keras's optimizers take `clipnorm`, `weight_decay`, ... from `Optimizer`, whose
-    `__init__` refuses any other (`Argument(s) not recognized`), as Keras's base classes do.
+    classes': kerasrun's `ModelCheckpoint(filepath, monitor, mode, **kwargs)` takes
+    `save_best_only` from Keras's. The last `**kwargs` is taken to be refused, as Keras's base
+    classes do (the optimizers' `Argument(s) not recognized`).
     """
     names = []
     for klass in cls.__mro__:
