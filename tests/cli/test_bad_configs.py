@@ -347,3 +347,11 @@ def test_the_targets_arguments_are_checked_before_any_data_work(tmp_path):
     )
     error = one_error_line(result)
     assert "Unknown key optimizer.lr" in error and "data.root" not in error, error
+
+
+def test_hydras_line_suggests_plus_only_where_a_new_key_is_read(tmp_path):
+    # +trainer.epoch=3 would be refused (nothing reads it); +model.x may be a builder's argument.
+    error = one_error_line(run_train("trainer.epoch=3", cwd=tmp_path))
+    assert error.endswith("Received: trainer.epoch=3. Fix the spelling."), error
+    error = one_error_line(run_train("model.poolin=avg", cwd=tmp_path))
+    assert error.endswith("Fix the spelling, or add a new key with +model.poolin=avg."), error

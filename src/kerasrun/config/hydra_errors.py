@@ -6,8 +6,11 @@ that does not, and an override Hydra cannot parse become one line in Keras's sty
 and exit code 2, like the `ConfigError`s the commands raise themselves:
 
     Error: Unknown key trainer.epoch. Keys of trainer: epochs, steps_per_epoch, ... Did you
-    mean trainer.epochs? Received: trainer.epoch=3. Fix the spelling, or add a new key with
-    +trainer.epoch=3.
+    mean trainer.epochs? Received: trainer.epoch=3. Fix the spelling.
+
+(`+model.pooling=avg` adds a key where something may read it: an argument of the model's
+builder that its YAML does not list; there the line says so. config/schema.py refuses a
+new key that nothing reads.)
 
 An experiment's old name (`experiment=catsdogs_aug_dropout`) says the new one (`RENAMED`), and
 `group=null` says to write `~group`.
@@ -29,6 +32,7 @@ from pathlib import Path
 from kerasrun.config.compose import conf_dir
 from kerasrun.config.help import speed_up_help
 from kerasrun.config.resolvers import unique_dirs
+from kerasrun.config.schema import ADDABLE
 from kerasrun.errors import ConfigError
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
@@ -306,7 +310,8 @@ def _key_line(error, overrides):
         return (
             f"Unknown key {key}. {known}"
             + (f"Did you mean {_join(parent, guess[0])}? " if guess else "")
-            + f"Received: {received}. Fix the spelling, or add a new key with +{key}={value}."
+            + f"Received: {received}. Fix the spelling"
+            + (f", or add a new key with +{key}={value}." if _may_add(parent) else ".")
         )
     quoted = re.findall(r"'([^']+)'", message)
     if message.startswith("Could not append to config") and quoted:
@@ -379,6 +384,12 @@ def _find(overrides, key):
         if text.lstrip("+~").partition("=")[0] == key:
             return text
     return None
+
+
+def _may_add(parent):
+    """Whether `+parent.key` can be read: for train's `data`, `model`, `optimizer` and callbacks,
+    an argument their YAML does not list (config/schema.py refuses any other new key)."""
+    return Path(sys.argv[0]).stem == "train" and parent.split(".")[0] in ADDABLE
 
 
 def _join(parent, name):

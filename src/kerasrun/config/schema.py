@@ -33,6 +33,9 @@ from kerasrun.errors import UnknownKey, closest, did_you_mean
 GROUP_NODES = ("data", "model", "optimizer", "trainer", "callbacks", "logger", "paths")
 FILE_NODES = ("trainer", "paths")
 TARGET_NODES = ("callbacks", "logger")  # each key a node with a `_target_`
+# Where `+key=value` may add a key that is read: an argument of a builder or of a class that
+# the option's YAML does not list (or a new callback).
+ADDABLE = ("data", "model", "optimizer", *TARGET_NODES)
 # `${key}` or `${key.sub}`, not a resolver's `${name:...}`.
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_]\w*)(?=[.}])")
 
