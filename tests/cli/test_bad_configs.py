@@ -10,6 +10,7 @@ the run directory holding only the failure record.
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -355,3 +356,13 @@ def test_hydras_line_suggests_plus_only_where_a_new_key_is_read(tmp_path):
     assert error.endswith("Received: trainer.epoch=3. Fix the spelling."), error
     error = one_error_line(run_train("model.poolin=avg", cwd=tmp_path))
     assert error.endswith("Fix the spelling, or add a new key with +model.poolin=avg."), error
+
+
+def test_runs_refuses_an_option_it_does_not_know_naming_the_closest(tmp_path):
+    # `runs` parses its options with argparse, which refuses an unknown one itself.
+    runs = Path(sys.executable).parent / "runs"
+    result = subprocess.run(
+        [runs, "--sortt", "time"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    error = one_error_line(result)
+    assert "unrecognized arguments: --sortt. Did you mean --sort?" in error, error
