@@ -180,16 +180,6 @@ CASES = {
         TRAIN,
         ["Unknown key trainer.epoch", "Did you mean trainer.epochs?"],
     ),
-    # Keras's own error would be a traceback from inside training (Argument(s) not recognized).
-    "an argument the optimizer does not take": (
-        ["+optimizer.lr=1"],
-        TRAIN,
-        [
-            "Unknown key optimizer.lr: keras.optimizers.RMSprop takes no argument lr",
-            "Arguments of keras.optimizers.RMSprop: learning_rate, rho",
-            "Did you mean optimizer.learning_rate?",
-        ],
-    ),
     "missing required value (???)": (
         ["experiment=imdb_raw_glove_200"],
         TRAIN,
@@ -342,12 +332,19 @@ def test_a_sweep_over_a_misspelt_key_stops_before_its_second_job(tmp_path):
 
 
 def test_the_targets_arguments_are_checked_before_any_data_work(tmp_path):
+    # Keras's own error would be a traceback from inside training (Argument(s) not recognized).
     # The data folder does not exist: building the data would say so first.
     result = run_train(
         "data=image_folder", f"data.root={tmp_path / 'missing'}", "+optimizer.lr=1", cwd=tmp_path
     )
     error = one_error_line(result)
-    assert "Unknown key optimizer.lr" in error and "data.root" not in error, error
+    assert "data.root" not in error, error
+    for fragment in (
+        "Unknown key optimizer.lr: keras.optimizers.RMSprop takes no argument lr",
+        "Arguments of keras.optimizers.RMSprop: learning_rate, rho",
+        "Did you mean optimizer.learning_rate? Received: optimizer.lr=1.",
+    ):
+        assert fragment in error, error
 
 
 def test_hydras_line_suggests_plus_only_where_a_new_key_is_read(tmp_path):
