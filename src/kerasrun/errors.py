@@ -8,6 +8,7 @@ one test and one wording: `check_int("model.units", units, example=256)` raises
 `model.units must be a positive integer. Received: model.units=0. Set e.g. model.units=256.`
 """
 
+import difflib
 import math
 from numbers import Integral, Real
 
@@ -17,6 +18,30 @@ class ConfigError(ValueError):
 
     Messages follow Keras's style: what is allowed, `Received: key=value`, what to do.
     """
+
+
+class UnknownKey(ConfigError):
+    """A key that no part of the run reads: a typo, or `+` on a misspelt name.
+
+    A mistake of the whole command rather than of one job: `train -m` stops at it, instead of
+    recording a failed job and going on with the next (which has the same typo).
+    """
+
+
+def closest(name, options):
+    """The option closest to `name`, or `None`: by spelling (difflib), or `name` is its
+    initials (`lr`: `learning_rate`, Keras 2's name for it)."""
+    name, options = str(name), [str(o) for o in options]
+    guess = difflib.get_close_matches(name, options, n=1) or [
+        o for o in options if "_" in o and "".join(w[:1] for w in o.split("_")) == name
+    ]
+    return guess[0] if guess else None
+
+
+def did_you_mean(name, options, *, prefix=""):
+    """`" Did you mean <prefix><closest>?"` if one of `options` is close to `name`, else `""`."""
+    guess = closest(name, options)
+    return f" Did you mean {prefix}{guess}?" if guess else ""
 
 
 def require(condition, message):

@@ -29,7 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kerasrun.console import console
-from kerasrun.errors import ConfigError, check_int
+from kerasrun.errors import ConfigError, check_int, did_you_mean
 from kerasrun.rundir.index import (
     STATUSES,
     RunRecord,
@@ -246,7 +246,10 @@ def _write_rows(f, fieldnames, runs, metrics):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise UsageError(f"{message}. See: runs --help")
+        # An option argparse does not know (`--sortt`): the closest one it does.
+        unknown = re.findall(r"--?[\w-]+", message.partition("unrecognized arguments:")[2])
+        guess = did_you_mean(unknown[0], self._option_string_actions) if unknown else ""
+        raise UsageError(f"{message}.{guess} See: runs --help")
 
 
 def build_parser():

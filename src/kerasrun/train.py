@@ -18,8 +18,9 @@ from omegaconf.errors import OmegaConfBaseException
 from kerasrun import console
 from kerasrun.config.command import command
 from kerasrun.config.compose import plain
+from kerasrun.config.schema import check_train_keys
 from kerasrun.config.validate import validate
-from kerasrun.errors import ConfigError, Diverged, Preempted
+from kerasrun.errors import ConfigError, Diverged, Preempted, UnknownKey
 from kerasrun.rundir import resume
 from kerasrun.rundir.layout import metrics_path
 from kerasrun.rundir.results import FailedJob, finished, objective, write_failure, write_json
@@ -70,6 +71,7 @@ def main(cfg):
             log.info(f"Job already finished in {run_dir}: skipped (delete it to run it again).")
             return objective(done, config["optimized_metric"])
         console.print_config_tree(config)
+        check_train_keys(cfg)  # what the command line composed: nothing it typed goes unread
         validate(config)
         metrics = train(config, run_dir)
         if chief:
@@ -81,7 +83,7 @@ def main(cfg):
     except (ConfigError, OmegaConfBaseException) as e:
         log.error(console.error_line(e))
         record_failure(e)
-        if not sweep:
+        if not sweep or isinstance(e, UnknownKey):  # a typo of the sweep, not of one job
             sys.exit(2)
         return FailedJob(console.error_line(e))
     except Diverged as e:  # metrics.json says failed, with the epochs before NaN

@@ -7,12 +7,14 @@ missing folder, a batch larger than the data) are `ConfigError`s logged by its c
 the run directory holding only the failure record.
 """
 
+import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from helpers import one_error_line, run_train
+from helpers import one_error_line, run_train, subprocess_env
 
 HYDRA = "hydra"  # refused while Hydra composes the config
 TRAIN = "train"  # refused by train's own checks, before fitting
@@ -91,7 +93,8 @@ CASES = {
         HYDRA,
         ["Available options in 'callbacks'", "callbacks=[early_stoping]"],
     ),
-    # An optional group: Hydra alone would skip the unknown option and train the default.
+    # A group whose default is null (conf/train.yaml: not `optional`, or Hydra would skip an
+    # unknown option and train the default).
     "experiment typo": (
         ["experiment=imbd_dense"],
         HYDRA,
@@ -149,6 +152,33 @@ CASES = {
         ["-m", "model=convnet,convnett"],
         HYDRA,
         ["Unknown option 'convnett'", "Received: model=convnet,convnett"],
+    ),
+    # Keys that no part of the run reads (`+` adds them past Hydra's struct mode): refused
+    # before TensorFlow is imported, naming the closest key that is read.
+    "+ on a misspelt group": (
+        ["+optimzer.learning_rate=1"],
+        TRAIN,
+        [
+            "Unknown key optimzer:",
+            "Did you mean optimizer.learning_rate?",
+            "optimzer.learning_rate=1",
+        ],
+    ),
+    "+ on a misspelt key": (
+        ["+trainer.epoch=3"],
+        TRAIN,
+        ["Unknown key trainer.epoch: no part of train reads it", "Did you mean trainer.epochs?"],
+    ),
+    "+ of a key nothing reads": (["+foo=1"], TRAIN, ["Unknown key foo:", "Keys at the top level"]),
+    "keys of a callback the run did not pick": (
+        ["+callbacks.early_stopping.patience=3"],
+        TRAIN,
+        ["'callbacks=[model_checkpoint,backup_and_restore,terminate_on_nan,early_stopping]'"],
+    ),
+    "a misspelt key in a multirun": (
+        ["-m", "+trainer.epoch=3"],
+        TRAIN,
+        ["Unknown key trainer.epoch", "Did you mean trainer.epochs?"],
     ),
     "missing required value (???)": (
         ["experiment=imdb_raw_glove_200"],
@@ -242,3 +272,94 @@ def test_only_hydras_own_errors_become_one_line(tmp_path, override, returncode, 
     assert result.returncode == returncode, output
     assert expected in output
     assert ("Traceback" in output) == (override in ("mode=bug", "mode=interrupt")), output
+
+
+HARNESS = """
+import atexit
+import sys
+
+atexit.register(lambda: print("tensorflow imported:", "tensorflow" in sys.modules))
+sys.argv = {argv!r}
+from {module} import main
+
+main()
+"""
+
+
+def run_main(module, *argv, cwd):
+    """`main()` of a command's `module` with `argv`, in a fresh interpreter that says at exit
+    whether TensorFlow was imported."""
+    code = HARNESS.format(argv=[module.rpartition(".")[2], *argv], module=module)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=subprocess_env(),
+    )
+
+
+@pytest.mark.parametrize(
+    "module, argv, fragment",
+    [
+        ("kerasrun.train", ["+optimzer.learning_rate=1"], "Did you mean optimizer.learning_rate?"),
+        ("kerasrun.evaluate", ["run=x", "+chekpoint=last"], "Did you mean checkpoint?"),
+        ("kerasrun.predict", ["inputs=[a.jpg]", "+top=1"], "Did you mean top_k?"),
+        ("kerasrun.visualize", ["kind=filters", "+stpes=3"], "Did you mean steps?"),
+        ("kerasrun.export", ["run=x", "format=keras", "+fromat=onnx"], "Did you mean format?"),
+    ],
+)
+def test_every_command_refuses_a_key_it_does_not_read_before_tensorflow(
+    tmp_path, module, argv, fragment
+):
+    result = run_main(module, *argv, cwd=tmp_path)
+    error = one_error_line(result)
+    assert "no part of" in error and fragment in error, error
+    assert "tensorflow imported: False" in result.stdout, result.stdout[-2000:]
+
+
+def test_a_sweep_over_a_misspelt_key_stops_before_its_second_job(tmp_path):
+    # Each job would fail alike: the sweep stops at the first, instead of recording a failed
+    # job per value and exiting 0.
+    result = run_main("kerasrun.train", "-m", "+optimzer.learning_rate=1e-3,1e-4", cwd=tmp_path)
+    error = one_error_line(result)
+    assert "Unknown key optimzer:" in error and "optimzer.learning_rate=0.001" in error, error
+    assert "tensorflow imported: False" in result.stdout, result.stdout[-2000:]
+    (sweep,) = (tmp_path / "outputs" / "sweeps").iterdir()
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == ["0_+optimzer.learning_rate=0.001"], jobs
+
+
+def test_the_targets_arguments_are_checked_before_any_data_work(tmp_path):
+    # Keras's own error would be a traceback from inside training (Argument(s) not recognized).
+    # The data folder does not exist: building the data would say so first.
+    result = run_train(
+        "data=image_folder", f"data.root={tmp_path / 'missing'}", "+optimizer.lr=1", cwd=tmp_path
+    )
+    error = one_error_line(result)
+    assert "data.root" not in error, error
+    for fragment in (
+        "Unknown key optimizer.lr: keras.optimizers.RMSprop takes no argument lr",
+        "Arguments of keras.optimizers.RMSprop: learning_rate, rho",
+        "Did you mean optimizer.learning_rate? Received: optimizer.lr=1.",
+    ):
+        assert fragment in error, error
+
+
+def test_hydras_line_suggests_plus_only_where_a_new_key_is_read(tmp_path):
+    # +trainer.epoch=3 would be refused (nothing reads it); +model.x may be a builder's argument.
+    error = one_error_line(run_train("trainer.epoch=3", cwd=tmp_path))
+    assert error.endswith("Received: trainer.epoch=3. Fix the spelling."), error
+    error = one_error_line(run_train("model.poolin=avg", cwd=tmp_path))
+    assert error.endswith("Fix the spelling, or add a new key with +model.poolin=avg."), error
+
+
+def test_runs_refuses_an_option_it_does_not_know_naming_the_closest(tmp_path):
+    # `runs` parses its options with argparse, which refuses an unknown one itself.
+    runs = Path(sys.executable).parent / "runs"
+    result = subprocess.run(
+        [runs, "--sortt", "time"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    error = one_error_line(result)
+    assert "unrecognized arguments: --sortt. Did you mean --sort?" in error, error

@@ -1,14 +1,16 @@
 """One `Error:` line for the mistakes Hydra finds while it composes the config.
 
 Put `@one_line_errors` above `@hydra.main(...)`. A typo in a key (`trainer.epoch=3`), an unknown
-group option (`model=convnett`, also of an optional group such as `experiment=`, which Hydra
-would silently skip), `+` on a key that exists, `~` on one that does not, and an override Hydra
-cannot parse become one line in Keras's style on stderr, and exit code 2, like the
-`ConfigError`s the commands raise themselves:
+group option (`model=convnett`, `experiment=imbd_dense`), `+` on a key that exists, `~` on one
+that does not, and an override Hydra cannot parse become one line in Keras's style on stderr,
+and exit code 2, like the `ConfigError`s the commands raise themselves:
 
     Error: Unknown key trainer.epoch. Keys of trainer: epochs, steps_per_epoch, ... Did you
-    mean trainer.epochs? Received: trainer.epoch=3. Fix the spelling, or add a new key with
-    +trainer.epoch=3.
+    mean trainer.epochs? Received: trainer.epoch=3. Fix the spelling.
+
+(`+model.pooling=avg` adds a key where something may read it: an argument of the model's
+builder that its YAML does not list; there the line says so. config/schema.py refuses a
+new key that nothing reads.)
 
 An experiment's old name (`experiment=catsdogs_aug_dropout`) says the new one (`RENAMED`), and
 `group=null` says to write `~group`.
@@ -30,6 +32,7 @@ from pathlib import Path
 from kerasrun.config.compose import conf_dir
 from kerasrun.config.help import speed_up_help
 from kerasrun.config.resolvers import unique_dirs
+from kerasrun.config.schema import ADDABLE
 from kerasrun.errors import ConfigError
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
@@ -153,9 +156,12 @@ def describe(error, overrides, task=None):
 def check_group_options(overrides, primary):
     """Refuses `group=option` when `conf/<group>/<option>.yaml` does not exist.
 
-    Hydra refuses an unknown option itself, except for an optional group (`experiment`,
-    `debug`, `hparams_search`): there `experiment=imbd_dense` would silently train the default
-    model. Checked before Hydra starts, for the groups of the app's defaults list.
+    Checked before Hydra starts, for the groups of the app's defaults list. Hydra refuses an
+    unknown option itself (train.yaml's groups are not `optional`, which would silently skip
+    `experiment=imbd_dense`), in a run and, before the first job, in a `-m` sweep (its basic
+    sweeper composes every job first); but the Optuna sweeper does not: with
+    `hparams_search=optuna 'model=choice(convnet,convnett)'` Hydra alone trains trials until
+    one draws `convnett`. Here, the sweep is refused before it starts.
 
     Raises:
         MissingConfigException: as Hydra raises it, with the group's `options`.
@@ -304,7 +310,8 @@ def _key_line(error, overrides):
         return (
             f"Unknown key {key}. {known}"
             + (f"Did you mean {_join(parent, guess[0])}? " if guess else "")
-            + f"Received: {received}. Fix the spelling, or add a new key with +{key}={value}."
+            + f"Received: {received}. Fix the spelling"
+            + (f", or add a new key with +{key}={value}." if _may_add(parent) else ".")
         )
     quoted = re.findall(r"'([^']+)'", message)
     if message.startswith("Could not append to config") and quoted:
@@ -377,6 +384,12 @@ def _find(overrides, key):
         if text.lstrip("+~").partition("=")[0] == key:
             return text
     return None
+
+
+def _may_add(parent):
+    """Whether `+parent.key` can be read: for train's `data`, `model`, `optimizer` and callbacks,
+    an argument their YAML does not list (config/schema.py refuses any other new key)."""
+    return Path(sys.argv[0]).stem == "train" and parent.split(".")[0] in ADDABLE
 
 
 def _join(parent, name):

@@ -2,27 +2,34 @@
 
 from kerasrun.config.compose import FINE_TUNE_KEYS
 from kerasrun.data import DATASETS, resolve_cache
+from kerasrun.data.augment import check_augment
 from kerasrun.errors import check_int, check_number
 from kerasrun.models import MODELS
 from kerasrun.registry import check_kwargs, lookup
-from kerasrun.training.callbacks import check_target
-from kerasrun.training.runtime import check_trainer
+from kerasrun.training.callbacks import check_target, check_target_arguments
+from kerasrun.training.runtime import check_trainer, import_tensorflow_quietly
 from kerasrun.training.samplers import SAMPLERS
 
 EPOCHS_0 = "0 evaluates the model without training"
 
 
 def validate(config):
-    """Checks the run's keys and numbers before TensorFlow starts (one clear line each):
-    every key of the data and model options against their builders' signatures, every
-    `_target_` against the allowlist, and the trainer's numbers."""
+    """Checks the run's keys and numbers before any data or training work (one clear line
+    each): every key of the data and model options against their builders' signatures,
+    every `_target_` against the allowlist, the trainer's numbers, all before TensorFlow is
+    imported; last, every `_target_` node's keys against its class's arguments, which imports
+    Keras. (`train` checks first that no part of its config goes unread:
+    `schema.check_train_keys`, on the config as composed.)"""
     for group, registry, given in (
         ("data", DATASETS, ("seed",)),
         ("model", MODELS, ("input_shape", "task", "embeddings")),
     ):
         kwargs = {k: v for k, v in config[group].items() if k != "name"}
         builder = lookup(registry, config[group]["name"], group=group)
-        extra = (*FINE_TUNE_KEYS, "samples") if group == "model" else ()
+        extra = ()  # keys train reads itself; samples only for a model that has samplers
+        if group == "model":
+            samples = ("samples",) if config["model"]["name"] in SAMPLERS else ()
+            extra = (*FINE_TUNE_KEYS, *samples)
         check_kwargs(
             builder,
             {k: v for k, v in kwargs.items() if k not in extra},
@@ -58,3 +65,6 @@ def validate(config):
     if "batch_size" in config["data"]:
         check_int("data.batch_size", config["data"]["batch_size"], example=32)
     resolve_cache(config["data"])  # data.cache: true, false or disk
+    check_augment(config["data"].get("augment"))
+    import_tensorflow_quietly()  # Keras next: its classes' arguments, before any data work
+    check_target_arguments(config)

@@ -19,7 +19,7 @@ for them.
 
 import math
 
-from kerasrun.errors import is_number, require
+from kerasrun.errors import UnknownKey, did_you_mean, is_number, require
 
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 # The book's ImageDataGenerator settings (5.2.5) in these keys:
@@ -46,11 +46,13 @@ def check_augment(augment):
         f"Received: data.augment={augment!r}. Set e.g. data.augment.flip=horizontal.",
     )
     for key, value in augment.items():
-        require(
-            key in AUGMENT_KEYS,
-            f"Unknown augmentation data.augment.{key}. Allowed keys: {', '.join(AUGMENT_KEYS)}. "
-            f"Received: data.augment.{key}={value!r}. Fix the spelling or remove it.",
-        )
+        if key not in AUGMENT_KEYS:
+            raise UnknownKey(
+                f"Unknown augmentation data.augment.{key}. Allowed keys: "
+                f"{', '.join(AUGMENT_KEYS)}."
+                f"{did_you_mean(key, AUGMENT_KEYS, prefix='data.augment.')} "
+                f"Received: data.augment.{key}={value!r}. Fix the spelling or remove it."
+            )
         if key == "flip":
             require(
                 value in (*FLIP_MODES, None, False),

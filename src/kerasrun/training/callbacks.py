@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kerasrun.errors import ConfigError
+from kerasrun.registry import check_class_kwargs
 from kerasrun.rundir.results import lower_is_better, read_history
 
 ALLOWED_PREFIXES = {  # the config key's first part -> the modules its targets may come from
@@ -55,10 +56,26 @@ def instantiate(node, *, key, **overrides):
         key: where the node lives in the config (`callbacks.early_stopping`), for errors.
         **overrides: keyword arguments that win over the node's.
     """
-    import keras  # lazy: TensorFlow, not needed to check a config
-
     node = dict(node)
     target = public_target(node.pop("_target_", None))
+    cls = target_class(target, key=key)
+    kwargs = {**node, **overrides}
+    if isinstance(kwargs.get("learning_rate"), int):  # learning_rate=1 on the command line
+        kwargs["learning_rate"] = float(kwargs["learning_rate"])  # Keras wants a float
+    check_class_kwargs(cls, kwargs, key=key, target=target)
+    try:
+        inspect.signature(cls).bind(**kwargs)
+    except TypeError as e:
+        raise ConfigError(
+            f"{key}: {target} does not accept these arguments ({e}). Received: {kwargs}."
+        ) from None
+    return cls(**kwargs)
+
+
+def target_class(target, *, key):
+    """The class `target` names at config `key`, after `check_target` (Keras imported)."""
+    import keras  # lazy: TensorFlow, not needed to check a config's keys
+
     check_target(target, key=key)
     package, module, name = target.split(".")
     module_object = getattr(keras, module)
@@ -70,16 +87,24 @@ def instantiate(node, *, key, **overrides):
         raise ConfigError(
             f"{key}._target_: {package}.{module} has no class {name}. Received: {target!r}."
         )
-    kwargs = {**node, **overrides}
-    if isinstance(kwargs.get("learning_rate"), int):  # learning_rate=1 on the command line
-        kwargs["learning_rate"] = float(kwargs["learning_rate"])  # Keras wants a float
-    try:
-        inspect.signature(cls).bind(**kwargs)
-    except TypeError as e:
-        raise ConfigError(
-            f"{key}: {target} does not accept these arguments ({e}). Received: {kwargs}."
-        ) from None
-    return cls(**kwargs)
+    return cls
+
+
+def check_target_arguments(config):
+    """Checks that the class of every `_target_` node (the optimizer, each callback and
+    logger) takes the node's keys, before any data or training work. Imports Keras.
+
+    Raises:
+        UnknownKey: e.g. `optimizer.lr`, with the class's arguments (`learning_rate`, ...).
+    """
+    nodes = [("optimizer", config.get("optimizer"))]
+    for group in ("callbacks", "logger"):
+        nodes += [(f"{group}.{name}", node) for name, node in (config.get(group) or {}).items()]
+    for key, node in nodes:
+        if node:
+            kwargs = {k: v for k, v in node.items() if k != "_target_"}
+            target = public_target(node.get("_target_"))
+            check_class_kwargs(target_class(target, key=key), kwargs, key=key, target=target)
 
 
 def build_callbacks(nodes, *, group):

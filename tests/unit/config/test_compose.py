@@ -14,6 +14,7 @@ from kerasrun import console
 from kerasrun.config.compose import conf_dir
 from kerasrun.config.hydra_errors import RENAMED
 from kerasrun.config.resolvers import register_resolvers
+from kerasrun.config.schema import check_train_keys
 from kerasrun.data import DATASETS
 from kerasrun.errors import ConfigError
 from kerasrun.models import MODELS
@@ -60,6 +61,7 @@ def test_every_option_of_every_group_composes(compose_train, group):
         # Resolve everything but the hydra: interpolations (filled in at run time).
         OmegaConf.to_container(cfg.data, resolve=True)
         OmegaConf.to_container(cfg.model, resolve=True)
+        check_train_keys(cfg)  # every key conf/ sets is read by some part of the run
 
 
 @pytest.mark.parametrize("group, registry", [("data", DATASETS), ("model", MODELS)])
