@@ -42,6 +42,7 @@ def test_debug_bounds_the_folds_and_the_final_model(tmp_path):
     assert "only the first 2 folds train" in result.stdout
 
 
+@pytest.mark.slow
 def test_debug_bounds_the_generated_samples(tmp_path):
     # The VAE's latent grid: the book's 15x15 digits, 4x4 under debug=default.
     result = run_train("model=vae", "data=digits", "debug=default", cwd=tmp_path)
