@@ -10,6 +10,9 @@
    TensorBoard and CSV logs count).
 3. Start-up: `train --help` and `train --cfg job` wall time (and whether TensorFlow got
    imported), and the "First step after X s" line of a default (digits) run.
+4. GPU (scripts/benchmark_gpu.py): what `auto` resolves to, and small_convnet's and
+   vgg16_finetune's images/s at float32, mixed_float16 and mixed_float16 + XLA. Without a GPU
+   it says so in one line and measures nothing.
 
 Usage (from the repository root):
     .venv/bin/python scripts/benchmark.py [--rounds 3] [--root FOLDER] [--only pipeline,...]
@@ -28,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmark_gpu import NO_GPU, gpu_names, gpu_section
 from machine import machine_line
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,7 +39,7 @@ DEFAULT_ROOT = REPO.parent / "shared" / "data" / "cats_and_dogs_filtered"
 OUT = REPO / "docs" / "performance.md"
 TRAIN = str(Path(sys.executable).with_name("train"))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-SECTIONS = ("pipeline", "training", "startup")
+SECTIONS = ("pipeline", "training", "startup", "gpu")
 RESULTS = REPO / "docs" / "performance.json"  # rows per section, so `--only` keeps the others
 # Training benchmark: the book's 150x150 convnet, batch 32, an epoch of the book's size (one
 # pass over the 2,000 training images); epoch 1 is warm-up (tracing, filling the cache).
@@ -448,7 +452,7 @@ def write_page(sections, args):
     print("\n".join(table))
     when = "\n".join(
         f"- {name}: measured {s['date']} in {s['minutes']:.0f} minutes, load average "
-        f"{s['load']} (`{s['command']}`)"
+        f"{s['load']} (`{s['command']}`)" + (f"; on {s['machine']}" if "machine" in s else "")
         for name, s in stored.items()
     )
     # Notes written by hand below the generated part are kept.
@@ -530,6 +534,14 @@ How each row is measured:
   logger=[csv]`). Epoch times vary by up to ±25% when other jobs share the machine, more
   than the 3% the target allows: the measurements here ran at a higher priority than those
   jobs (`nice -n -10`), and the ratio should be read with the per-epoch values.
+- **GPU** (only where there is one; `scripts/benchmark_gpu.py`): the real `train` on
+  cats_and_dogs_filtered at 150x150, batch 32 per replica, `model.weights=null`, one run per
+  setting (`trainer.precision` and `trainer.jit_compile`: float32 without XLA,
+  mixed_float16 without and with XLA, `auto`), 6 epochs of 124 steps each (vgg16_finetune:
+  6 more of fine-tuning); images/s is the median of epochs 2–6 (epoch 1 traces, compiles
+  and fills the cache), each against float32 on the same model and phase. What `auto`
+  became, and the effective XLA setting, are read from the run's `config.yaml`. That
+  section ran on its own machine (named in its line below), not necessarily the one above.
 - **Start-up**: wall time of the `train` console script, alternated, median of 5; whether
   TensorFlow was imported is checked in `sys.modules` of a fresh interpreter running the same
   `main()`. The first-step time is the `First step after X s` line `train` logs (from the
@@ -562,8 +574,17 @@ def main():
     sections = {}
     for name in args.only.split(","):
         load_before, start = os.getloadavg(), time.perf_counter()
-        rows = globals()[f"{name}_section"](args)
+        extra = {}
+        if name == "gpu":
+            gpus = gpu_names()
+            if not gpus:
+                print(NO_GPU)
+                continue
+            rows, extra = gpu_section(args, gpus), {"machine": machine_line()}
+        else:
+            rows = globals()[f"{name}_section"](args)
         sections[name] = {
+            **extra,
             "rows": rows,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "minutes": (time.perf_counter() - start) / 60,
@@ -572,7 +593,8 @@ def main():
             ),
             "command": command_line(args, name),
         }
-    write_page(sections, args)
+    if sections:
+        write_page(sections, args)
 
 
 if __name__ == "__main__":

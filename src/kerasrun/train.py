@@ -26,6 +26,7 @@ from kerasrun.rundir.layout import metrics_path
 from kerasrun.rundir.results import FailedJob, finished, objective, write_failure, write_json
 from kerasrun.training import hparams, runtime
 from kerasrun.training.callbacks import logger_paths, run_callbacks
+from kerasrun.training.limits import apply_limit
 from kerasrun.training.recipe import (
     ModelRecipe,
     clean_up,
@@ -120,6 +121,7 @@ def train(config, run_dir):
     worker trains in lockstep with the chief; `trainer.kfold` scores the recipe on K folds.
     """
     started = time.perf_counter()
+    config = apply_limit(config)  # debug=default: every phase small (trainer.limit)
     trainer, model_config = config["trainer"], config["model"]
 
     # 1. Runtime: precision, XLA and strategy for this machine; a fresh Keras session, seeded.

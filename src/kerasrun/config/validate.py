@@ -7,6 +7,7 @@ from kerasrun.errors import check_int, check_number
 from kerasrun.models import MODELS
 from kerasrun.registry import check_kwargs, lookup
 from kerasrun.training.callbacks import check_target, check_target_arguments
+from kerasrun.training.limits import check_limit
 from kerasrun.training.runtime import check_trainer, import_tensorflow_quietly
 from kerasrun.training.samplers import SAMPLERS
 
@@ -59,6 +60,8 @@ def validate(config):
     check_int("trainer.final_epochs", get("final_epochs"), allow_none=True, example=80)
     check_int("trainer.steps_per_epoch", get("steps_per_epoch"), allow_none=True, example=100)
     check_int("trainer.validation_steps", get("validation_steps"), allow_none=True, example=50)
+    check_int("trainer.test_steps", get("test_steps"), allow_none=True, example=50)
+    check_limit(trainer)  # trainer.limit: a quick check's caps
     check_int("trainer.steps_per_execution", get("steps_per_execution"), example=1)
     learning_rate = config["optimizer"].get("learning_rate")
     check_number("optimizer.learning_rate", learning_rate, above=0, example=0.001)

@@ -7,6 +7,7 @@ and loggers, redirected there), and `<run>/folds/mean/` holds the per-epoch mean
 folds: the book's averaged curve, which shows after how many epochs to stop.
 """
 
+import itertools
 import logging
 import shutil
 import statistics
@@ -21,6 +22,7 @@ from kerasrun.rundir.layout import FOLDS, METRICS, TENSORBOARD
 from kerasrun.rundir.results import final_metrics, finished, read_history, write_json
 from kerasrun.training.callbacks import logger_paths, run_callbacks
 from kerasrun.training.fit import Fit
+from kerasrun.training.limits import limit_of
 
 log = logging.getLogger("kerasrun")
 
@@ -55,8 +57,15 @@ def cross_validate(config, run_dir, data, new_model, *, k, fit_options):
         f"Received: trainer.kfold={k!r}. Set e.g. trainer.kfold=4 (the book's).",
     )
     epochs = config["trainer"]["epochs"]
+    trained = min(k, limit_of(config, "folds") or k)
+    if trained < k:
+        log.info(
+            f"trainer.kfold={k}: only the first {trained} folds train (trainer.limit.folds="
+            f"{trained}, a quick check, e.g. debug=default; trainer.limit.folds=null lifts it)."
+        )
     folds, histories = [], []
-    for i, (train_dataset, validation_dataset, sizes) in enumerate(data.folds(k), start=1):
+    splits = itertools.islice(data.folds(k), trained)
+    for i, (train_dataset, validation_dataset, sizes) in enumerate(splits, start=1):
         fold_dir = Path(run_dir) / FOLDS / f"fold_{i}"
         fold_dir.mkdir(parents=True, exist_ok=True)
         fold_config = fold_paths(config, run_dir, fold_dir)

@@ -139,16 +139,18 @@ def evaluate_and_save(model, data, history, *, config, run_dir, started):
     without final epochs has no model of its own. A diverged model is garbage: only its best
     checkpoint (before the NaN) is kept, and the metrics say why.
     """
+    trainer = config["trainer"]
     diverged = bool(first_non_finite(history))
-    trained = (bool(history) or not config["trainer"]["kfold"]) and not diverged
-    test = _evaluate(model, data.test_dataset) if trained else None
+    trained = (bool(history) or not trainer["kfold"]) and not diverged
+    # trainer.test_steps (debug=default: 2) bounds the test; .get: runs saved before it.
+    test = _evaluate(model, data.test_dataset, trainer.get("test_steps")) if trained else None
     if trained:
         model.save(final_model_path(run_dir))
     metrics = final_metrics(
         history, monitor=config["monitor"], test=test, wall_time_s=time.perf_counter() - started
     )
     if not history and trained:  # epochs=0: the untrained model's validation scores
-        val = _evaluate(model, data.validation_dataset) or {}
+        val = _evaluate(model, data.validation_dataset, trainer["validation_steps"]) or {}
         metrics.update({f"{p}val_{k}": float(v) for k, v in val.items() for p in ("", "best_")})
     metrics.update(baseline(data))
     if diverged:
@@ -156,8 +158,10 @@ def evaluate_and_save(model, data, history, *, config, run_dir, started):
     return metrics
 
 
-def _evaluate(model, dataset):
-    return model.evaluate(dataset, verbose=0, return_dict=True) if dataset else None
+def _evaluate(model, dataset, steps=None):
+    if not dataset:
+        return None
+    return model.evaluate(dataset, steps=steps, verbose=0, return_dict=True)
 
 
 def clean_up(config, run_dir):

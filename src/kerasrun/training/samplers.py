@@ -18,6 +18,9 @@ SAMPLERS = {  # model name -> sampler factory
     "vae": image_samples.vae_sampler,  # the decoded latent grid (book 8.4)
     "dcgan": image_samples.dcgan_sampler,  # fixed latent points, generated (book 8.5)
 }
+# The key of each sampler's `model.samples` that sets how much it makes per epoch (what
+# `trainer.limit.samples` caps: training/limits.py).
+SAMPLE_SIZES = {"text_generation": "length", "vae": "grid_size", "dcgan": "count"}
 
 
 def build_samplers(model_name, samples, *, data, log_dir):
@@ -39,4 +42,4 @@ def build_samplers(model_name, samples, *, data, log_dir):
     ]
 
 
-__all__ = ["SAMPLERS", "build_samplers"]
+__all__ = ["SAMPLERS", "SAMPLE_SIZES", "build_samplers"]
