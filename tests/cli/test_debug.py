@@ -26,6 +26,8 @@ def test_debug_bounds_fine_tuning(tmp_path, cats_dogs_filtered):
     lrs = [lr for _, lr in scalars(run / "tensorboard" / "train")["epoch_learning_rate"]]
     assert lrs == [pytest.approx(2e-5), pytest.approx(1e-5)]
     assert "model.fine_tune_epochs=100 lowered to 1 by trainer.limit.epochs=1" in result.stdout
+    # The backup made at the phase boundary is not "resumed" in a fresh run.
+    assert "Resumed" not in result.stdout + result.stderr
 
 
 @pytest.mark.slow

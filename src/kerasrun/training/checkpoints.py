@@ -120,8 +120,14 @@ class BackupAndRestore(keras.callbacks.Callback):
         self.phase = phase
         self.phase_start = 0  # the fine-tuning phase's first epoch (set by train)
         self.restored = None
+        # Set after a backup of the model as it is (a fresh fine-tuning phase): the next
+        # fit() has nothing to load, and saying "Resumed" would mislead.
+        self.skip_next_restore = False
 
     def on_train_begin(self, logs=None):
+        if self.skip_next_restore:
+            self.skip_next_restore = False
+            return
         state = read_state(self.restore_dir)
         if state is None or state.get("phase", "train") != self.phase:
             return

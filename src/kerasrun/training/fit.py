@@ -117,7 +117,8 @@ def fine_tune(fit, history, compile_model, *, unfreeze_from, epochs, learning_ra
         backup.phase, backup.phase_start = "fine-tune", start
         if not resumed:
             model.optimizer.build(model.trainable_variables)
-            backup.save(start)
+            backup.save(start)  # a kill from here on resumes in phase 2
+            backup.skip_next_restore = True  # the model is that backup already
     more = fit(start, start + epochs, phase="fine-tune")
     both = {k: history.get(k, []) + v for k, v in more.items()}
     return read_history(run_callbacks.history_csv, both)
