@@ -63,6 +63,15 @@ def validate(config):
     check_int("trainer.test_steps", get("test_steps"), allow_none=True, example=50)
     check_limit(trainer)  # trainer.limit: a quick check's caps
     check_int("trainer.steps_per_execution", get("steps_per_execution"), example=1)
+    if config["model"].get("unfreeze_from"):  # the book's phase 2 (train reads these itself)
+        fine_tune = config["model"].get
+        check_int("model.fine_tune_epochs", fine_tune("fine_tune_epochs"), minimum=0, example=100)
+        check_number(
+            "model.fine_tune_learning_rate",
+            fine_tune("fine_tune_learning_rate"),
+            above=0,
+            example=1e-5,
+        )
     learning_rate = config["optimizer"].get("learning_rate")
     check_number("optimizer.learning_rate", learning_rate, above=0, example=0.001)
     if "batch_size" in config["data"]:

@@ -17,7 +17,7 @@ from kerasrun.config.hydra_errors import check_group_options
 from kerasrun.config.resolvers import register_resolvers
 from kerasrun.config.schema import check_command_keys, check_train_keys
 from kerasrun.config.validate import validate
-from kerasrun.errors import UnknownKey
+from kerasrun.errors import ConfigError, UnknownKey
 from kerasrun.registry import check_class_kwargs, class_arguments
 
 CONF = conf_dir()
@@ -232,3 +232,20 @@ def test_the_optuna_sweepers_choices_are_checked_before_the_search():
     with pytest.raises(MissingConfigException) as excinfo:
         check_group_options(["model=choice(convnet,convnett)"], (CONF, {"model"}))
     assert "convnet" in excinfo.value.options
+
+
+@pytest.mark.parametrize(
+    "override, parts",
+    [
+        ("model.fine_tune_epochs=ten", ["model.fine_tune_epochs", "model.fine_tune_epochs='ten'"]),
+        ("model.fine_tune_learning_rate=0", ["model.fine_tune_learning_rate", "positive"]),
+    ],
+)
+def test_the_fine_tuning_numbers_are_checked_before_training(compose_config, override, parts):
+    # train reads them itself (no builder signature checks them): phase 2 would fail after
+    # phase 1 had trained, or fit with a learning rate of 0.
+    config = compose_config("train", "model=vgg16_finetune", "model.weights=null", override)
+    with pytest.raises(ConfigError) as raised:
+        validate(config)
+    assert_one_line(raised, *parts)
+    validate(compose_config("train", "model=vgg16_finetune", "model.weights=null"))
