@@ -72,7 +72,8 @@ def main(cfg):
             log.info(f"Job already finished in {run_dir}: skipped (delete it to run it again).")
             return objective(done, config["optimized_metric"])
         console.print_config_tree(config)
-        check_train_keys(cfg)  # what the command line composed: nothing it typed goes unread
+        # What the command line composed: nothing it typed goes unread.
+        check_train_keys(cfg, experiment=hydra_config.runtime.choices.get("experiment"))
         validate(config)
         metrics = train(config, run_dir)
         if chief:

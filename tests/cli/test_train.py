@@ -210,6 +210,7 @@ def test_vgg16_on_the_real_cats_and_dogs_photos(tmp_path):
         "model=vgg16_feature_extraction",
         "model.weights=null",
         "debug=default",
+        "trainer.test_steps=null",  # the whole test split, to compare with evaluate's
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -283,7 +283,12 @@ def test_unknown_layers_list_the_models_layers(run_copy, tmp_path, overrides, me
     shutil.copy(photos / "cats" / "cat.100.png", tmp_path / "cat.png")
     result = run_visualize(f"run={run_dir}", *overrides, cwd=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
-    lines = (result.stdout + result.stderr).strip().splitlines()
+    # Nothing but the one error, and the Runtime: line every command starts with.
+    lines = [
+        line
+        for line in (result.stdout + result.stderr).strip().splitlines()
+        if not line.startswith("Runtime: ")
+    ]
     assert len(lines) == 1 and message in lines[0], lines
 
 

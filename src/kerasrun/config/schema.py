@@ -40,17 +40,22 @@ ADDABLE = ("data", "model", "optimizer", *TARGET_NODES)
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_]\w*)(?=[.}])")
 
 
-def check_train_keys(config):
+def check_train_keys(config, experiment=None):
     """Raises an `UnknownKey` for a key of train's composed `config` (a `DictConfig` or a dict,
     interpolations unresolved) that nothing reads: at the top level (where a key that an
     interpolation reads is read, e.g. an experiment's `glove_path` for `${glove_path}`), in
     `trainer` or `paths`; or a `callbacks`/`logger` node without a `_target_`. No TensorFlow:
-    `train` calls it first."""
+    `train` calls it first. `experiment`: the chosen `experiment` option, whose own top-level
+    keys are its settings, not the user's typos (`glove_path` stays `???` when the user sets
+    `data.embeddings.path` instead)."""
     config = _container(config)
     conf = conf_dir()
     schema = {key: None for key in _file_keys(conf / "train.yaml")}
     schema.update({node: None for node in (*GROUP_NODES, "hydra")})  # hydra: Hydra checks it
     schema.update({key: None for key in _interpolated(config) if key in config})
+    if experiment:
+        own = _file_keys(conf / "experiment" / f"{experiment}.yaml")
+        schema.update({key: None for key in own if key not in schema})
     for node in FILE_NODES:
         schema[node] = {}
         for path in sorted((conf / node).glob("*.yaml")):

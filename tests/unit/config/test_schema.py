@@ -249,3 +249,13 @@ def test_the_fine_tuning_numbers_are_checked_before_training(compose_config, ove
         validate(config)
     assert_one_line(raised, *parts)
     validate(compose_config("train", "model=vgg16_finetune", "model.weights=null"))
+
+
+def test_an_experiments_own_keys_are_not_typos_when_left_unread(compose_config):
+    # imdb_raw_glove_200's glove_path (???) feeds data.embeddings.path; a user who sets that
+    # path directly leaves glove_path unread, which is not a key they typed.
+    overrides = ("experiment=imdb_raw_glove_200", "data.embeddings.path=/tmp/glove.txt")
+    check_train_keys(compose_config("train", *overrides), experiment="imdb_raw_glove_200")
+    with pytest.raises(UnknownKey, match="glove_pth"):  # a typo beside it still is one
+        config = compose_config("train", *overrides, "+glove_pth=/tmp/glove.txt")
+        check_train_keys(config, experiment="imdb_raw_glove_200")
