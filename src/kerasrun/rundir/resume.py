@@ -56,14 +56,19 @@ def _saved_config(path):
     saved = path / HYDRA_DIR / HYDRA_CONFIG
     try:
         config = OmegaConf.load(saved)
-        if (OmegaConf.to_container(config).get("paths") or {}).get("output_dir") == OUTPUT_DIR:
+        paths = OmegaConf.to_container(config).get("paths") if "paths" in config else None
+        if isinstance(paths, dict) and paths.get("output_dir") == OUTPUT_DIR:
             config.paths.output_dir = str(path)  # Hydra's run directory is the run's own
-        return OmegaConf.to_container(config, resolve=True)
+        config = OmegaConf.to_container(config, resolve=True)
     except (OSError, yaml.YAMLError, OmegaConfBaseException) as e:
+        config = e
+    if not isinstance(config, dict):
+        what = one_line(config) if isinstance(config, Exception) else "not a mapping"
         raise ConfigError(
-            f"{saved} cannot be read ({one_line(e)}). Received: "
-            f"resume={path}. It may be damaged: restore it from a copy, or start a new run."
-        ) from None
+            f"{saved} cannot be read ({what}). Received: resume={path}. It may be damaged: "
+            "restore it from a copy, or start a new run."
+        )
+    return config
 
 
 def check_backups(config, run_dir):
