@@ -66,10 +66,11 @@ def check_inside(config, run_dir, *, source, recorded_dir=None):
         inside = path == recorded or recorded in path.parents
         here = run_dir / path.relative_to(recorded) if inside else path
         if not (inside and _within(here, run_dir)):
+            where = _resolved(value, here, recorded, run_dir)
             raise ConfigError(
                 f"{key} names a path outside the run directory {run_dir}: a run's paths must "
                 "stay inside it, so that opening or resuming it writes and deletes nothing "
-                f"else. Received: {key}='{value}' (from {source}){_resolved(value, here)}. "
+                f"else. Received: {key}='{value}' (from {source}){where}. "
                 "Nothing was written. Use a run whose config keeps its paths under "
                 "${paths.output_dir}, or start a new run."
             )
@@ -91,9 +92,10 @@ def check_links(run_dir):
                 )
 
 
-def _resolved(value, path):
+def _resolved(value, path, recorded, run_dir):
     real = os.path.realpath(path)
-    return "" if real == value else f", which resolves to {real}"
+    moved = f" (the run was at {recorded})" if recorded != run_dir else ""
+    return moved + ("" if real == value else f", which resolves to {real}")
 
 
 def _within(path, run_dir):
