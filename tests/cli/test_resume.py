@@ -9,6 +9,8 @@ the resumed epochs start new shuffle orders and dropout masks from the seed.
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import TRAIN, read_metrics, run_train, scalars, tiny_vgg16_finetune
+from helpers import TRAIN, one_error_line, read_metrics, run_train, scalars, tiny_vgg16_finetune
 
 # A run of 6 epochs of 80 batches (~1 s each here) of the embedded digits.
 DIGITS = ("trainer.epochs=6", "trainer.steps_per_epoch=80")
@@ -65,6 +67,22 @@ def epochs_logged(run_dir):
         [step for step, _ in scalars(tensorboard / "train")["epoch_loss"]],
         [step for step, _ in scalars(tensorboard / "validation")["epoch_loss"]],
     )
+
+
+def backup_state(run_dir):
+    """The run's `backup/state.json`, or `None` before its first backup."""
+    path = run_dir / "backup" / "state.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def assert_continued_from(result, state, total):
+    """The resumed session trained the epochs after the backup `state`, not from epoch 1 (a
+    mid-epoch backup's epoch runs again, from its saved weights)."""
+    first = state["epoch"] + 1 if state else 1
+    if state:
+        assert f"Resumed from the backup of epoch {state['epoch']}" in result.stdout
+    ended = [int(n) for n in re.findall(rf"\bEpoch (\d+)/{total}\b", result.stdout)]
+    assert ended == list(range(first, total + 1)), (state, ended)
 
 
 def assert_same_as_uninterrupted(run_dir, reference):
@@ -124,10 +142,12 @@ def test_sigkill_then_resume_ends_like_an_uninterrupted_run(tmp_path, uninterrup
     run_dir, code = kill_at(tmp_path, DIGITS, text, delay=delay)
     assert code == -signal.SIGKILL
     overrides = (run_dir / ".hydra" / "overrides.yaml").read_text()
+    state = backup_state(run_dir)
 
     result = run_train(f"resume={run_dir}", cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr[-3000:]
+    assert_continued_from(result, state, total=6)
     assert [p.name for p in (tmp_path / "outputs" / "runs").iterdir()] == [run_dir.name]
     assert (run_dir / ".hydra" / "overrides.yaml").read_text() == overrides  # not rewritten
     assert_same_as_uninterrupted(run_dir, uninterrupted)
@@ -157,11 +177,52 @@ def test_killed_twice_and_logged_an_epoch_the_backup_missed(tmp_path, uninterrup
 
     resumed, _ = kill_at(tmp_path, [f"resume={run_dir}"], "Epoch 4/6", delay=0.3)
     assert resumed == run_dir
+    state = backup_state(run_dir)
     result = run_train(f"resume={run_dir}", cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Resumed from the backup of epoch" in result.stdout
+    assert_continued_from(result, state, total=6)
     assert_same_as_uninterrupted(run_dir, uninterrupted)
+
+
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory):
+    """A real run killed in its third epoch: a backup of epoch 2, and epochs 1-2 logged."""
+    cwd = tmp_path_factory.mktemp("killed")
+    run_dir, _ = kill_at(cwd, DIGITS, "Epoch 2/6", delay=0.5)
+    assert backup_state(run_dir)["epoch"] >= 2
+    return run_dir
+
+
+def files(folder):
+    """`{relative path: bytes}` of every file under `folder`."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+# How a backup gets damaged (a disk, a copy, a hand): read as "no backup", each would make
+# resume prune every logged epoch and train from epoch 1 again.
+DAMAGE = {
+    "state-cut": lambda backup: (backup / "state.json").write_text('{"epoch": 2, "weig'),
+    "state-empty": lambda backup: (backup / "state.json").write_bytes(b""),
+    "state-missing": lambda backup: (backup / "state.json").unlink(),
+    "weights-missing": lambda backup: [p.unlink() for p in backup.glob("*.weights.h5")],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_backup_is_refused_and_the_logged_epochs_kept(tmp_path, killed_run, damage):
+    run_dir = Path(shutil.copytree(killed_run, tmp_path / "run"))
+    assert epochs_logged(run_dir)[0][:2] == [0, 1]  # what a restart from epoch 1 would erase
+    DAMAGE[damage](run_dir / "backup")
+    before = files(run_dir)
+
+    result = run_train(f"resume={run_dir}", cwd=tmp_path)
+
+    error = one_error_line(result)
+    assert f"The backup in {run_dir / 'backup'} is damaged" in error
+    assert f"to train this run again from epoch 1, delete {run_dir / 'backup'}" in error
+    assert files(run_dir) == before  # history.csv, TensorBoard, the backup: as they were
 
 
 @pytest.mark.slow
@@ -188,6 +249,7 @@ def test_sigterm_saves_a_backup_mid_epoch_and_says_how_to_continue(tmp_path):
     result = run_train(f"resume={run_dir}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Resumed from the backup of epoch 1, batch {state['batch']}" in result.stdout
+    assert_continued_from(result, state, total=3)  # epoch 2 again, from its saved weights
     metrics = read_metrics(run_dir)
     assert metrics["status"] == "finished" and metrics["epochs"] == 3
     assert epochs_logged(run_dir) == ([0, 1, 2],) * 3  # epoch 2 once, from the resumed run

@@ -8,24 +8,34 @@ the run's `backup/` (see `training/checkpoints.py`); `train.log` and `history.cs
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from kerasrun.console import error_line
+from kerasrun.console import error_line, one_line
 from kerasrun.errors import ConfigError
-from kerasrun.rundir.layout import HYDRA_CONFIG, HYDRA_DIR, metrics_path
+from kerasrun.rundir.backup import read_state
+from kerasrun.rundir.confine import check_inside
+from kerasrun.rundir.layout import FOLDS, HYDRA_CONFIG, HYDRA_DIR, metrics_path
+from kerasrun.training.callbacks import backup_dir
+
+# `paths.output_dir` as Hydra's config writes it: the run directory, resolved only inside a job.
+OUTPUT_DIR = "${hydra:runtime.output_dir}"
 
 log = logging.getLogger("kerasrun")
 
 
 def check_run_dir(resume):
-    """Raises a `ConfigError` unless `resume` is a `train` run directory.
+    """Raises a `ConfigError` unless `resume` is a `train` run directory that can continue.
 
     Called by the resolver that gives Hydra its run directory, so a wrong path is reported
-    before Hydra creates (or writes to) anything.
+    before Hydra creates (or writes to) anything: not a run directory, a config whose paths
+    or links lead outside the run (`rundir/confine.py`), or a damaged backup, which would
+    otherwise read as "no backup" and erase the logged epochs (`rundir/backup.py`).
     """
     path = Path(str(resume))
     saved = path / HYDRA_DIR / HYDRA_CONFIG
@@ -36,6 +46,41 @@ def check_run_dir(resume):
             f"Received: resume={resume}. "
             "Pass a directory under outputs/runs/ (`runs` lists them)."
         )
+    config = _saved_config(path)
+    check_inside(config, path, source=saved)
+    check_backups(config, path)
+
+
+def _saved_config(path):
+    """`.hydra/config.yaml` resolved as the resumed job will resolve it, before Hydra runs."""
+    saved = path / HYDRA_DIR / HYDRA_CONFIG
+    try:
+        config = OmegaConf.load(saved)
+        paths = OmegaConf.to_container(config).get("paths") if "paths" in config else None
+        if isinstance(paths, dict) and paths.get("output_dir") == OUTPUT_DIR:
+            config.paths.output_dir = str(path)  # Hydra's run directory is the run's own
+        config = OmegaConf.to_container(config, resolve=True)
+    except (OSError, yaml.YAMLError, OmegaConfBaseException) as e:
+        config = e
+    if not isinstance(config, dict):
+        what = one_line(config) if isinstance(config, Exception) else "not a mapping"
+        raise ConfigError(
+            f"{saved} cannot be read ({what}). Received: resume={path}. It may be damaged: "
+            "restore it from a copy, or start a new run."
+        )
+    return config
+
+
+def check_backups(config, run_dir):
+    """Raises a `ConfigError` if the backup of `run_dir`, or of one of its K-fold folds, is
+    damaged (see `rundir.backup.read_state`)."""
+    backup = backup_dir(config)
+    if not backup:
+        return
+    read_state(backup)
+    inside = os.path.relpath(os.path.abspath(backup), os.path.abspath(run_dir))
+    for fold in sorted((Path(run_dir) / FOLDS).glob("fold_*")):
+        read_state(fold / inside)
 
 
 def load_config(resume, overrides, *, multirun):
@@ -61,7 +106,9 @@ def load_config(resume, overrides, *, multirun):
     saved = OmegaConf.load(Path(str(resume)) / HYDRA_DIR / HYDRA_CONFIG)
     saved.resume = str(resume)
     # `paths.output_dir` is `${hydra:runtime.output_dir}`: the run directory again.
-    return OmegaConf.to_container(saved, resolve=True)
+    config = OmegaConf.to_container(saved, resolve=True)
+    check_inside(config, resume, source=Path(str(resume)) / HYDRA_DIR / HYDRA_CONFIG)  # as run
+    return config
 
 
 def status(resume):

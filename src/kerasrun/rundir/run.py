@@ -8,8 +8,10 @@
 
 Nothing in a run directory is trusted to run code: the model loads with `safe_mode=True`
 (no Lambda layers, no arbitrary objects), and every `_target_` in its config.yaml must be on
-kerasrun's allowlist before anything is built from it. A run made on another machine names
-paths that do not exist here; building its data then says which key to override.
+kerasrun's allowlist before anything is built from it. Nor to reach outside itself: its
+config's paths (but the data's) and its links must stay inside it (`rundir/confine.py`);
+the commands write under `Run.path`, never to a path of its config. A run made on another
+machine names paths that do not exist here; building its data then says which key to override.
 """
 
 import os
@@ -24,6 +26,7 @@ from kerasrun.data import build_data, resolve_cache
 from kerasrun.data import images as pipeline
 from kerasrun.errors import ConfigError, require
 from kerasrun.models import GENERATIVE, load_model
+from kerasrun.rundir.confine import check_inside
 from kerasrun.rundir.layout import RUN_CONFIG, SAMPLES, best_model_path, final_model_path
 from kerasrun.training.callbacks import check_target
 
@@ -134,6 +137,9 @@ def open_run(path, checkpoint="best"):
         for name, node in nodes.items():
             if isinstance(node, dict) and "_target_" in node:
                 check_target(node["_target_"], key=".".join(filter(None, (group, name))))
+    # config.yaml's paths are where the run was trained: read relative to that place.
+    recorded = (config.get("paths") or {}).get("output_dir")
+    check_inside(config, path, source=path / RUN_CONFIG, recorded_dir=recorded)
     return Run(path, config, _checkpoint(path, checkpoint))
 
 

@@ -14,7 +14,6 @@ epoch they end. Keras's `TerminateOnNaN` watches `loss` only: here every trainin
 Imported by `train` after TensorFlow (its classes subclass Keras's).
 """
 
-import json
 import logging
 import math
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 import keras
 
 from kerasrun.errors import ConfigError, Preempted
+from kerasrun.rundir.backup import read_state  # a damaged backup is refused, not skipped
 from kerasrun.rundir.layout import BACKUP_STATE
 from kerasrun.rundir.results import is_training_loss, write_json
 
@@ -40,21 +40,6 @@ class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
             if is_training_loss(key) and not math.isfinite(float(value)):
                 super().on_batch_end(batch, {"loss": value})
                 return
-
-
-def read_state(backup_dir):
-    """The last complete backup in `backup_dir`: `{"epoch", "batch", "phase", "weights"}`.
-
-    `epoch` is the first epoch still to train (Keras's `initial_epoch`). `None` when there
-    is no backup, or when its weights file is missing (then nothing is trusted).
-    """
-    try:
-        state = json.loads((Path(backup_dir) / BACKUP_STATE).read_text())
-    except (OSError, ValueError):
-        return None
-    if not (Path(backup_dir) / str(state.get("weights"))).is_file():
-        return None
-    return state
 
 
 class ModelCheckpoint(keras.callbacks.ModelCheckpoint):

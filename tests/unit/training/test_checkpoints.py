@@ -19,13 +19,28 @@ def tiny_model():
     return model
 
 
-def test_read_state_trusts_only_a_complete_backup(tmp_path):
-    assert read_state(tmp_path) is None  # no backup at all
-    (tmp_path / "state.json").write_text('{"epoch": 3, "weig')  # cut by a kill
+def test_read_state_trusts_only_a_complete_backup_and_refuses_a_damaged_one(tmp_path):
+    assert read_state(tmp_path / "backup") is None  # no backup at all
+    first = tmp_path / "train-epoch0001-batch0.weights.h5"
+    first.write_bytes(b"...")  # the first backup, killed before its state.json: not committed
     assert read_state(tmp_path) is None
+    first.unlink()
+    # Damaged, each would read as "no backup", and resume would erase the logged epochs.
+    for text, what in (
+        ('{"epoch": 3, "weig', "state.json is not a backup's state"),  # cut (a lost write)
+        ("", "state.json is not a backup's state"),
+        ('{"epoch": 3, "weights": "../../x.weights.h5"}', "state.json is not a backup's state"),
+        ('{"epoch": 3, "weights": "w.weights.h5"}', "the weights file its state.json names is"),
+    ):
+        (tmp_path / "state.json").write_text(text)
+        with pytest.raises(ConfigError, match=f"The backup in {tmp_path} is damaged: {what}"):
+            read_state(tmp_path)
+    (tmp_path / "state.json").unlink()
+    (tmp_path / "train-epoch0003-batch0.weights.h5").write_bytes(b"...")  # a later backup's
+    with pytest.raises(ConfigError, match="state.json is missing"):
+        read_state(tmp_path)
     state = {"epoch": 3, "batch": 0, "phase": "train", "weights": "w.weights.h5"}
     (tmp_path / "state.json").write_text(json.dumps(state))
-    assert read_state(tmp_path) is None  # names weights that are not there
     (tmp_path / "w.weights.h5").write_bytes(b"...")
     assert read_state(tmp_path) == state
 
