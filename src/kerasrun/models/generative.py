@@ -258,13 +258,9 @@ def _classes():
         return data[0] if isinstance(data, (tuple, list)) else data
 
     def per_replica(loss):
-        """`loss`, a mean over this replica's batch, divided by the replicas in sync.
-
-        The optimizer sums the replicas' gradients (`tf.distribute`'s all-reduce), so a
-        loss averaged by hand over one replica's batch would give N replicas N times the
-        gradient of one. Keras's own losses are scaled this way (`reduce_values` in
-        keras/src/losses/loss.py); the metrics keep the unscaled mean.
-        """
+        """`loss`, a mean over this replica's batch, divided by the replicas in sync: the
+        optimizer sums the replicas' gradients, so N replicas would step N times too far.
+        Keras scales its own losses so (keras/src/losses/loss.py); metrics keep the mean."""
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return loss if replicas == 1 else loss * ops.cast(1 / replicas, loss.dtype)
 
