@@ -35,9 +35,17 @@ def model_config(job):
         return json.loads(z.read("config.json"))
 
 
-def layer_names_and_policies(job):
+def layer_policies(job):
+    """`{layer name: dtype policy name}` of the saved model's layers, in order (no InputLayer)."""
     layers = model_config(job)["config"]["layers"]
-    return [(layer["config"]["name"], str(layer["config"].get("dtype"))) for layer in layers]
+    policies = {}
+    for layer in layers:
+        if layer["class_name"] != "InputLayer":
+            dtype = layer["config"]["dtype"]  # a serialized DTypePolicy, or a plain name
+            policies[layer["config"]["name"]] = (
+                dtype["config"]["name"] if isinstance(dtype, dict) else dtype
+            )
+    return policies
 
 
 @pytest.mark.slow
@@ -63,11 +71,13 @@ def test_grid_sweep_jobs_are_separate_runs_with_their_own_keras_state(tmp_path):
         precision = "float32" if i % 2 else "mixed_float16"
         config = yaml.safe_load((job / "config.yaml").read_text())
         assert config["runtime"]["precision"] == precision
-        layers = layer_names_and_policies(job)
-        # No state from the job before: the same layer names (no conv2d_7), its own policy.
-        names = names or [name for name, _ in layers]
-        assert [name for name, _ in layers] == names
-        assert any(precision in policy for _, policy in layers), layers
+        policies = layer_policies(job)
+        # No state from the job before: the same layer names (no conv2d_7), its own policy
+        # in every hidden layer (a float32 job after a mixed one too), a float32 head.
+        names = names or list(policies)
+        assert list(policies) == names
+        assert policies.pop("predictions") == "float32"
+        assert set(policies.values()) == {precision}, policies
         # Its own TensorBoard run: the swept values in HParams, real final metrics beside them.
         hp = hparams(job / "tensorboard")
         assert hp["optimizer.learning_rate"] == pytest.approx([0.001, 0.003][i // 2])

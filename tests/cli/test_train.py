@@ -8,6 +8,7 @@ import re
 import keras
 import numpy as np
 import pytest
+import yaml
 
 from helpers import (
     CATS_AND_DOGS,
@@ -234,21 +235,33 @@ def test_vgg16_on_the_real_cats_and_dogs_photos(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "setting, saved",
+    "setting, precision, xla",
     [
-        ("trainer.precision=mixed_bfloat16", "precision: mixed_bfloat16"),
-        ("trainer.jit_compile=true", "jit_compile: true"),
+        ("trainer.precision=mixed_bfloat16", "mixed_bfloat16", False),
+        ("trainer.jit_compile=true", "float32", True),
     ],
 )
-def test_explicit_precision_and_xla_are_applied_and_saved(tmp_path, setting, saved):
-    """`auto` is float32/no XLA here; asking explicitly must still work (what a GPU gets)."""
-    result = run_train(setting, "debug=default", cwd=tmp_path)
+def test_explicit_precision_and_xla_are_applied_and_saved(tmp_path, setting, precision, xla):
+    """`auto` is float32/no XLA here; asking explicitly must still work (what a GPU gets):
+    the saved model's hidden layers compute in the asked precision, and XLA compiled the
+    steps (its compiler's dump directory, asked of XLA itself, holds the modules) only
+    when asked."""
+    dump = tmp_path / "xla_dump"
+    result = run_train(
+        setting, "debug=default", cwd=tmp_path, env={"XLA_FLAGS": f"--xla_dump_to={dump}"}
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     run = only_run_dir(tmp_path)
-    assert saved in (run / "config.yaml").read_text()
-    import keras
+    saved = yaml.safe_load((run / "config.yaml").read_text())["runtime"]
+    assert (saved["precision"], saved["jit_compile"]) == (precision, xla)
+    compiled = [path.name for path in dump.glob("*one_step_on_data*")] if dump.exists() else []
+    assert bool(compiled) is xla, compiled[:3]
 
     model = keras.models.load_model(run / "model.keras")
+    hidden = [layer for layer in model.layers if layer.weights and layer.name != "predictions"]
+    assert hidden and {layer.dtype_policy.name for layer in hidden} == {precision}
+    compute = {"mixed_bfloat16": "bfloat16", "float32": "float32"}[precision]
+    assert {keras.backend.standardize_dtype(layer.output.dtype) for layer in hidden} == {compute}
     predictions = model.predict(np.zeros((2, 8, 8, 1), "float32"), verbose=0)
     assert predictions.dtype == np.float32  # the head stays float32 under mixed precision
 

@@ -257,6 +257,13 @@ def _classes():
         """The images of a `(images, labels)` batch, or the batch itself."""
         return data[0] if isinstance(data, (tuple, list)) else data
 
+    def per_replica(loss):
+        """`loss`, a mean over this replica's batch, divided by the replicas in sync: the
+        optimizer sums the replicas' gradients, so N replicas would step N times too far.
+        Keras scales its own losses so (keras/src/losses/loss.py); metrics keep the mean."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return loss if replicas == 1 else loss * ops.cast(1 / replicas, loss.dtype)
+
     @keras.saving.register_keras_serializable(package="kerasrun")
     class VAE(keras.Model):
         """The book's VAE: `train_step` and `test_step` minimise the reconstruction + KL loss.
@@ -319,7 +326,7 @@ def _classes():
             images = images_of(data)
             with tf.GradientTape() as tape:
                 losses = self._vae_losses(images, training=True)
-                scaled = self.optimizer.scale_loss(losses["loss"])  # mixed precision
+                scaled = self.optimizer.scale_loss(per_replica(losses["loss"]))
             grads = tape.gradient(scaled, self.trainable_weights)
             self.optimizer.apply(grads, self.trainable_weights)
             return self._track(losses)
@@ -434,7 +441,7 @@ def _classes():
             with tf.GradientTape() as tape:
                 predictions = self.discriminator(images, training=training)
                 d_loss = ops.mean(keras.losses.binary_crossentropy(labels, predictions))
-                scaled = self.optimizer.scale_loss(d_loss)
+                scaled = self.optimizer.scale_loss(per_replica(d_loss))
             if training:
                 weights = self.discriminator.trainable_weights
                 self.optimizer.apply(tape.gradient(scaled, weights), weights)
@@ -447,7 +454,7 @@ def _classes():
                 g_loss = ops.mean(
                     keras.losses.binary_crossentropy(ops.zeros((batch, 1)), predictions)
                 )
-                scaled = self.g_optimizer.scale_loss(g_loss) if training else g_loss
+                scaled = self.g_optimizer.scale_loss(per_replica(g_loss)) if training else g_loss
             if training:
                 weights = self.generator.trainable_weights
                 self.g_optimizer.apply(tape.gradient(scaled, weights), weights)

@@ -328,13 +328,15 @@ def last_value(*, input_shape, task, feature=None):
         f"(0 to {features - 1}). Received: model.feature={feature!r}. Set e.g. model.feature=1 "
         "(Jena's T (degC)).",
     )
-    # Built-in layers only, so that the saved model loads in safe mode (no Lambda).
-    pick = layers.Dense(1, use_bias=False, trainable=False, name="pick_feature")
+    # Built-in layers only, so that the saved model loads in safe mode (no Lambda). All in
+    # float32 whatever the policy (`auto` is mixed_float16 on a GPU): the prediction is a
+    # copy of an input, which float16 would round, and a float32 output like every head.
+    pick = layers.Dense(1, use_bias=False, trainable=False, dtype="float32", name="pick_feature")
     model = keras.Sequential(
         [
             keras.Input(shape=input_shape),
-            layers.Cropping1D((input_shape[0] - 1, 0)),  # the last row: (1, features)
-            layers.Flatten(),
+            layers.Cropping1D((input_shape[0] - 1, 0), dtype="float32"),  # the last row
+            layers.Flatten(dtype="float32"),
             pick,
         ],
         name="last_value",

@@ -311,21 +311,47 @@ HEAD_CASES = [
 ]
 
 
+@pytest.fixture
+def policy(request):
+    """The global dtype policy `request.param` while the model is built, float32 after."""
+    keras.mixed_precision.set_global_policy(request.param)
+    yield request.param
+    keras.mixed_precision.set_global_policy("float32")
+
+
+COMPUTE = {"float32": "float32", "mixed_float16": "float16"}
+
+
+@pytest.mark.parametrize("policy", list(COMPUTE), indirect=True)
 @pytest.mark.parametrize("task", [BINARY, FOUR_CLASSES, REGRESSION], ids=lambda t: t.kind)
 @pytest.mark.parametrize(
     "name,input_shape,kwargs", HEAD_CASES, ids=[f"{c[0]}-{len(c[1])}d" for c in HEAD_CASES]
 )
-def test_output_shape_and_float32_head(name, input_shape, kwargs, task):
+def test_output_shape_and_float32_head(name, input_shape, kwargs, task, policy):
     model = build_model(name, input_shape=input_shape, task=task, **kwargs)
     x = word_indices(input_shape[0], 30) if len(input_shape) == 1 else series(input_shape)
     predictions = model(x)
     assert tuple(predictions.shape) == (3, task.units)
+    # The layers before the head compute in the policy's dtype; the head gives float32.
+    hidden = keras.backend.standardize_dtype(model.layers[-2].output.dtype)
+    assert hidden == COMPUTE[policy]
     assert keras.backend.standardize_dtype(predictions.dtype) == "float32"
     assert model.layers[-1].name == "predictions"
     activation = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}
     assert model.layers[-1].activation.__name__ == activation[task.kind]
     if task.kind == "multiclass":
         np.testing.assert_allclose(np.sum(predictions, axis=-1), 1.0, rtol=1e-3)
+
+
+@pytest.mark.parametrize("policy", list(COMPUTE), indirect=True)
+def test_last_value_predicts_the_last_value_exactly_in_float32(policy):
+    """The book's baseline as a model copies an input: float16 would round it (1.0001 is
+    1.0 in float16) and give float16 predictions under `auto` on a GPU."""
+    x = series((6, 3)) + np.float32(1.0001)
+    model = build_model("last_value", input_shape=(6, 3), task=REGRESSION, feature=1)
+    predictions = model(x)
+    assert keras.backend.standardize_dtype(predictions.dtype) == "float32"
+    np.testing.assert_array_equal(np.asarray(predictions)[:, 0], x[:, -1, 1])
 
 
 def test_recurrent_models_take_any_number_of_timesteps():
