@@ -69,7 +69,14 @@ def instantiate(node, *, key, **overrides):
         raise ConfigError(
             f"{key}: {target} does not accept these arguments ({e}). Received: {kwargs}."
         ) from None
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:  # the class's own check of a value: SGD's momentum=0 (an int)
+        reason = " ".join(str(e).split())
+        raise ConfigError(
+            f"{key}: {target} refused a value: {reason} Received: {kwargs}. "
+            f"Fix it on the command line or in the config (a float is written 0.0, not 0)."
+        ) from None
 
 
 def target_class(target, *, key):

@@ -259,3 +259,14 @@ def test_an_experiments_own_keys_are_not_typos_when_left_unread(compose_config):
     with pytest.raises(UnknownKey, match="glove_pth"):  # a typo beside it still is one
         config = compose_config("train", *overrides, "+glove_pth=/tmp/glove.txt")
         check_train_keys(config, experiment="imdb_raw_glove_200")
+
+
+def test_a_value_the_target_class_refuses_is_one_line():
+    # Keras's SGD wants a float momentum: `optimizer.momentum=0` on the command line is an
+    # int, which ended in Keras's ValueError traceback.
+    from kerasrun.training.callbacks import instantiate
+
+    with pytest.raises(ConfigError) as raised:
+        instantiate({"_target_": "keras.optimizers.SGD", "momentum": 0}, key="optimizer")
+    assert_one_line(raised, "optimizer: keras.optimizers.SGD refused a value", "momentum", "0.0")
+    instantiate({"_target_": "keras.optimizers.SGD", "momentum": 0.9}, key="optimizer")
